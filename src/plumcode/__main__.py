@@ -1,0 +1,5 @@
+import sys
+
+from plumcode.cli import main
+
+sys.exit(main())
