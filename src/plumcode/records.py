@@ -32,13 +32,21 @@ class TestCase:
       plain data and is compared with ``expected`` outside the sandbox (with the problem's
       ``atol`` for floats), so the program never sees the expected value.
     - ``check``: HumanEval style; ``code`` defines ``check(candidate)``, called with the entry point.
+
+    ``oracle`` (io tests) names how an output is judged against ``expected``: ``exact`` (``==``,
+    floats within the problem's ``atol``, EvalPlus's rule), ``set_eq`` (same elements),
+    ``not_none`` (``expected`` is a bool saying whether a value is returned), ``exact_or_zero``,
+    ``always`` (any returned plain value passes). EvalPlus's per-task oracles map onto these.
     """
+
+    __test__ = False  # tell pytest this is not a test class
 
     kind: TestKind
     code: str = ""
     inputs: Any = None
     expected: Any = None
     has_expected: bool = False
+    oracle: str = "exact"
 
 
 @dataclass

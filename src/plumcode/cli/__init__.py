@@ -16,7 +16,9 @@ from plumcode.errors import PlumError
 
 # Order here is the order in ``plum --help``: the pipeline's order.
 COMMAND_MODULES = [
-    "evaluate_samples",
+    # stage modules are added here as they land
+    "prefs",
+    "train",
 ]
 
 

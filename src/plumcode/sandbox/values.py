@@ -1,0 +1,141 @@
+"""Plain values crossing the sandbox boundary, and how outputs are judged.
+
+A program's outputs leave the sandbox only as *plain data*: values whose type is exactly one of
+Python's builtin value types (``type(x) is int``, never a subclass), nested in builtin
+containers. A program-defined object (say, one whose ``__eq__`` always returns True) cannot be
+encoded, so it can never compare equal to anything outside. Encoding is a tagged JSON tree, so
+the parent never unpickles anything a program produced.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+# Pinned: a program may replace names in the builtins module to fool these checks.
+from builtins import bool, complex, dict, float, frozenset, int, list, repr, set, str, tuple, type  # noqa: UP029
+from functools import cache
+from typing import Any
+
+MAX_DEPTH = 100
+MAX_NODES = 2_000_000
+
+
+class NotPlainError(TypeError):
+    """The value is not plain data (a program-defined type, or too deep/large)."""
+
+
+_SCALARS = (type(None), bool, int, float, str)
+
+
+def encode(value: Any) -> Any:
+    """Encode a plain value as JSON-able data; raise NotPlainError otherwise."""
+    budget = [MAX_NODES]
+    return _encode(value, 0, budget)
+
+
+def _encode(v: Any, depth: int, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        raise NotPlainError("value too large or too deeply nested")
+    t = type(v)
+    if t in _SCALARS:
+        if t is float and not math.isfinite(v):
+            return {"f": repr(v)}
+        return v
+    if t is list:
+        return {"L": [_encode(x, depth + 1, budget) for x in v]}
+    if t is tuple:
+        return {"T": [_encode(x, depth + 1, budget) for x in v]}
+    if t is set or t is frozenset:
+        items = [_encode(x, depth + 1, budget) for x in v]
+        return {"S" if t is set else "F": items}
+    if t is dict:
+        return {"D": [[_encode(k, depth + 1, budget), _encode(x, depth + 1, budget)] for k, x in v.items()]}
+    if t is complex:
+        return {"C": [v.real, v.imag]}
+    if t is bytes:
+        return {"B": v.decode("latin-1")}
+    if t in _numpy_types():
+        return _encode(v.tolist(), depth + 1, budget)
+    raise NotPlainError(f"output of type {t.__name__} is not plain data")
+
+
+def _numpy_types() -> frozenset[type]:
+    """numpy's own array and scalar types (exact types: subclasses are not plain), once loaded."""
+    np = sys.modules.get("numpy")
+    return _numpy_types_of(np) if np is not None else frozenset()
+
+
+@cache
+def _numpy_types_of(np: Any) -> frozenset[type]:
+    return frozenset({np.ndarray, *(t for t in np.sctypeDict.values() if issubclass(t, np.generic))})
+
+
+def decode(data: Any) -> Any:
+    """Inverse of :func:`encode` (run by the trusted parent on data from the sandbox)."""
+    if not isinstance(data, dict):
+        return data
+    ((tag, payload),) = data.items()
+    if tag == "L":
+        return [decode(x) for x in payload]
+    if tag == "T":
+        return tuple(decode(x) for x in payload)
+    if tag == "S":
+        return {decode(x) for x in payload}
+    if tag == "F":
+        return frozenset(decode(x) for x in payload)
+    if tag == "D":
+        return {decode(k): decode(x) for k, x in payload}
+    if tag == "C":
+        return complex(*payload)
+    if tag == "B":
+        return payload.encode("latin-1")
+    if tag == "f":
+        return float(payload)
+    raise ValueError(f"unknown tag {tag!r}")
+
+
+def outputs_match(out: Any, expected: Any, atol: float = 0.0, oracle: str = "exact") -> bool:
+    """Judge a decoded output against the expected one, as EvalPlus does.
+
+    ``exact``: ``out == expected``; when that fails and the expectation is float-valued (or
+    ``atol`` is set), same type, same length and ``allclose(rtol=1e-7, atol)`` with atol at least
+    1e-6 for floats. Both sides are plain data, so ``==`` here is Python's own.
+    """
+    if oracle == "always":
+        return True
+    if oracle == "set_eq":
+        return _safe(lambda: set(out) == set(expected))
+    if oracle == "not_none":
+        return out == expected if isinstance(out, bool) else expected == (out is not None)
+    if out == expected:
+        return True
+    if oracle == "exact_or_zero" and out == 0:
+        return True
+    if atol == 0 and _is_floats(expected):
+        atol = 1e-6
+    if atol == 0 or type(out) is not type(expected):
+        return False
+    return _safe(lambda: _allclose(out, expected, atol))
+
+
+def _is_floats(x: Any) -> bool:
+    if isinstance(x, float):
+        return True
+    return isinstance(x, list | tuple) and bool(x) and all(isinstance(i, float) for i in x)
+
+
+def _allclose(out: Any, expected: Any, atol: float) -> bool:
+    import numpy as np
+
+    if isinstance(expected, list | tuple) and len(out) != len(expected):
+        return False
+    return bool(np.allclose(out, expected, rtol=1e-7, atol=atol))
+
+
+def _safe(check: Any) -> bool:
+    try:
+        return bool(check())
+    except Exception:
+        return False
