@@ -4,6 +4,7 @@ it was. Each program's honest answer to the tests would be ``f(x) == x + 1``; th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import textwrap
@@ -184,10 +185,8 @@ def test_no_network(isolation: str) -> None:
 
     def accept() -> None:
         server.settimeout(5)
-        try:
+        with contextlib.suppress(OSError):
             accepted.append(server.accept())
-        except OSError:
-            pass
 
     thread = threading.Thread(target=accept)
     thread.start()

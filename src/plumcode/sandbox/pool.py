@@ -210,10 +210,8 @@ class Sandbox:
     def _dispatch(self, worker: _WorkerHandle, index: int, job: Job) -> None:
         deadline = time.monotonic() + job.budget() + self.config.grace + HUNG_WORKER_MARGIN
         worker.busy = _Busy(index, job, deadline)
-        try:
+        with contextlib.suppress(OSError):  # a dead worker is noticed as EOF by _collect
             write_message(worker.stdin, pickle.dumps(job.to_message()))
-        except (BrokenPipeError, OSError):
-            pass  # noticed as EOF on its stdout by _collect
 
     def _collect(self) -> list[tuple[_WorkerHandle, dict[str, Any] | None]]:
         """Wait for finished jobs; a dead or hung worker reports ``None``."""
