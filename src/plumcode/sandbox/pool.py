@@ -158,9 +158,16 @@ class Sandbox:
             self._selector.unregister(worker.stdout)
         worker.kill()
         position = self._workers.index(worker)
-        fresh = self._start_worker(position)
+        for attempt in range(3):
+            fresh = self._start_worker(position)
+            try:
+                self._await_ready(fresh)
+                break
+            except PlumError:
+                fresh.kill()
+                if attempt == 2:
+                    raise
         self._workers[position] = fresh
-        self._await_ready(fresh)
 
     def close(self) -> None:
         for worker in self._workers:

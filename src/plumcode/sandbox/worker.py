@@ -117,6 +117,9 @@ class Worker:
 
             harness.run(job, record_fd, nonce)
         finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(BaseException):
+                    stream.flush()
             os._exit(0)
 
     def _limit_resources(self, job: dict[str, Any]) -> None:
