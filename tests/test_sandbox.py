@@ -181,3 +181,19 @@ def test_works_as_an_ordinary_user() -> None:
     proc = subprocess.run([*as_nobody, script], capture_output=True, text=True, timeout=120, env=env, cwd="/")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "namespace ['pass', 'error']"
+
+
+@pytest.mark.parametrize("isolation", [level for level in ("namespace", "process") if level == "namespace" and namespace_available()[0] or level == "process"])
+def test_any_standard_module_imports_in_the_job(isolation: str) -> None:
+    """The job's dedicated uid must read the interpreter even where it lives in a private home."""
+    program = "import cmath, array, textwrap, wave, zlib\ndef f(x):\n    return cmath.sqrt(-x).imag\n"
+    with Sandbox(SandboxConfig(workers=1, isolation=isolation)) as sb:
+        ((_, result),) = list(sb.run([Job(program, [TestCase("io", inputs=[4], expected=2.0, has_expected=True)], "f")]))
+    assert statuses(result) == [PASS], result.outcomes
+
+
+def test_standard_dict_subclasses_compare_like_dicts(sandbox: Sandbox) -> None:
+    program = "from collections import Counter, defaultdict\ndef f(s):\n    return Counter(s)\n"
+    tests = [TestCase("assert", "assert f('aab') == {'a': 2, 'b': 1}"), TestCase("io", inputs=["aab"], expected={"a": 2, "b": 1}, has_expected=True)]
+    ((_, result),) = list(sandbox.run([Job(program, tests, "f")]))
+    assert statuses(result) == [PASS, PASS]

@@ -22,7 +22,7 @@ from typing import Any
 
 from plumcode.errors import PlumError
 from plumcode.records import ERROR, FAIL, INFRA_ERROR, PASS, TIMEOUT, TestOutcome
-from plumcode.sandbox import values
+from plumcode.sandbox import paths, values
 from plumcode.sandbox.config import MAX_PROGRAM_BYTES, Job, JobResult, SandboxConfig
 from plumcode.sandbox.protocol import read_message, write_message
 
@@ -33,8 +33,9 @@ HUNG_WORKER_MARGIN = 30.0  # beyond a job's own deadline: the worker itself is s
 
 def bubblewrap_command(bind_dir: str) -> list[str]:
     """bwrap arguments: new PID/net/IPC/UTS namespaces, read-only root, one writable folder."""
+    exposure = paths.bubblewrap_exposure_args(paths.blocked_ancestors(paths.interpreter_paths()))
     return [
-        "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *exposure,
         "--bind", bind_dir, bind_dir, "--unshare-pid", "--unshare-net", "--unshare-ipc",
         "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--as-pid-1",
         "--chdir", bind_dir,
@@ -132,6 +133,7 @@ class Sandbox:
             "max_open_files": self.config.max_open_files,
             "output_limit": self.config.output_limit,
             "grace": self.config.grace,
+            "expose": paths.blocked_ancestors(paths.interpreter_paths()) if self.isolation == "process" else {},
         }
         command = [sys.executable, "-m", "plumcode.sandbox.worker", json.dumps(settings)]
         if self.isolation == "namespace":

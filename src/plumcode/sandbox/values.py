@@ -9,6 +9,7 @@ the parent never unpickles anything a program produced.
 
 from __future__ import annotations
 
+import collections
 import math
 import sys
 
@@ -26,6 +27,8 @@ class NotPlainError(TypeError):
 
 
 _SCALARS = (type(None), bool, int, float, str)
+# The standard library's dict subclasses compare like dicts; they travel as plain dicts.
+_DICT_TYPES = (dict, collections.defaultdict, collections.OrderedDict, collections.Counter)
 
 
 def encode(value: Any) -> Any:
@@ -50,7 +53,7 @@ def _encode(v: Any, depth: int, budget: list[int]) -> Any:
     if t is set or t is frozenset:
         items = [_encode(x, depth + 1, budget) for x in v]
         return {"S" if t is set else "F": items}
-    if t is dict:
+    if t in _DICT_TYPES:
         return {"D": [[_encode(k, depth + 1, budget), _encode(x, depth + 1, budget)] for k, x in v.items()]}
     if t is complex:
         return {"C": [v.real, v.imag]}

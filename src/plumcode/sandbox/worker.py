@@ -31,6 +31,7 @@ import select
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -39,6 +40,8 @@ from plumcode.sandbox.protocol import read_message, write_message
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 4096, 16384, 1 << 18, 2
 RECORD_BYTES_LIMIT = 64 * 1024 * 1024
 SCRUB_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable places a dedicated uid can write
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -192,6 +195,38 @@ class Worker:
             time.sleep(0.001)
 
 
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
+    if _libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+
+
+def expose_interpreter(blocked: dict[str, list[str]]) -> None:
+    """Process isolation as root: in a private mount namespace of this worker, hide each folder
+    the job uid cannot enter behind a 0755 tmpfs and bind back what Python needs (bubblewrap
+    does the same in namespace isolation; see ``paths``)."""
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    staging = tempfile.mkdtemp(prefix="plumcode-expose-")
+    old_umask = os.umask(0o022)
+    try:
+        for ancestor, needed in blocked.items():
+            staged = []
+            for path in needed:
+                target = tempfile.mkdtemp(dir=staging)
+                _mount(path, target, None, MS_BIND | MS_REC)
+                staged.append((target, path))
+            _mount("tmpfs", ancestor, "tmpfs", 0, "mode=0755")
+            for target, path in staged:
+                os.makedirs(path, exist_ok=True)
+                _mount(target, path, None, MS_BIND | MS_REC)
+                _libc.umount2(target.encode(), MNT_DETACH)
+    finally:
+        os.umask(old_umask)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _kill_all_of_uid(uid: int) -> None:
     """``kill(-1)`` as ``uid`` signals exactly that uid's processes (and not the killer itself)."""
     killer = os.fork()
@@ -320,6 +355,8 @@ def main() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
     importlib.import_module("plumcode.sandbox.harness")
+    if os.geteuid() == 0 and os.getpid() != 1 and settings["expose"]:
+        expose_interpreter(settings["expose"])
     worker = Worker(settings)
     write_message(proto_out, json.dumps({"ready": True, "uid": os.geteuid()}).encode())
     while True:
