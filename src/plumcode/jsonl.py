@@ -19,6 +19,12 @@ from plumcode.errors import PlumError
 
 def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
     """Yield one dict per non-empty line; raise PlumError naming ``file:line`` on bad rows."""
+    for _, row in read_jsonl_numbered(path, tolerate_torn_tail=tolerate_torn_tail):
+        yield row
+
+
+def read_jsonl_numbered(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Like :func:`read_jsonl`, with each row's 1-based line number (for ``file:line`` errors)."""
     path = Path(path)
     if not path.is_file():
         raise PlumError(f"{path}: no such file")
@@ -39,7 +45,7 @@ def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
             raise PlumError(f"{path}:{lineno}: malformed JSON ({exc.msg})") from None
         if not isinstance(row, dict):
             raise PlumError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        yield row
+        yield lineno, row
 
 
 def require(row: dict[str, Any], key: str, where: str, types: type | tuple[type, ...] = object) -> Any:
