@@ -1,0 +1,291 @@
+"""``synthesize_tests``: instructions -> generator responses -> validated problems JSONL.
+
+Files, for ``--out problems.jsonl``:
+- ``problems.log.jsonl``: one row per finished instruction (kept or dropped, with a reason for
+  each dropped test), appended as work finishes; a rerun skips the task ids it holds.
+- ``problems.jsonl``: the kept problems in the custom problems format, rewritten atomically
+  from the log at the end of every run.
+- ``problems.stats.json``: problems in / kept, tests per problem, rejection reasons.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from plumcode.extraction import extract_code
+from plumcode.generation import Generator, SamplingParams
+from plumcode.instructions import Instruction
+from plumcode.jsonl import JsonlAppender, read_jsonl, write_json, write_jsonl
+from plumcode.sandbox import Sandbox, SandboxConfig
+from plumcode.testgen.config import TestGenConfig
+from plumcode.testgen.parsing import Draft, choose_entry_point, defined_names, parse_response
+from plumcode.testgen.prompts import Templates, generator_messages, load_templates, policy_prompt
+from plumcode.testgen.validation import (
+    Candidate,
+    Rejection,
+    Validation,
+    helper_definitions,
+    needed_imports,
+    validate,
+)
+
+
+def output_paths(out_path: str | Path) -> tuple[Path, Path, Path]:
+    """``(problems, log, stats)`` paths for an output file."""
+    out = Path(out_path)
+    return out, out.with_suffix(".log.jsonl"), out.with_suffix(".stats.json")
+
+
+def synthesize_tests(
+    instructions: Sequence[Instruction],
+    generator: Generator,
+    out_path: str | Path,
+    config: TestGenConfig | None = None,
+    sandbox_config: SandboxConfig | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    """Generate, validate and write tests for every instruction not already in the log; return stats."""
+    config = config or TestGenConfig()
+    console = console or Console(stderr=True)
+    templates = load_templates(config.prompt_template, config.policy_prompt_template)
+    out, log_path, stats_path = output_paths(out_path)
+    finished = _read_log(log_path)
+    todo = [i for i in instructions if i.task_id not in finished]
+    infra_errors = 0
+    if todo:
+        with (
+            Sandbox(sandbox_config or SandboxConfig()) as sandbox,
+            JsonlAppender(log_path) as log,
+            _progress(console) as progress,
+        ):
+            task = progress.add_task("testgen", total=len(todo))
+            for batch in _batches(todo, config.chunk_size):
+                for row in _process_batch(batch, generator, sandbox, config, templates):
+                    if row is None:
+                        infra_errors += 1  # not logged: a rerun retries it
+                    else:
+                        log.write(row)
+                        finished[row["task_id"]] = row
+                    progress.advance(task)
+    rows = [finished[i.task_id] for i in instructions if i.task_id in finished]
+    write_jsonl(out, (row["problem"] for row in rows if row["problem"] is not None))
+    stats = summarize(rows, len(instructions), infra_errors)
+    write_json(stats_path, stats)
+    print_stats(stats, console)
+    return stats
+
+
+def build_candidate(
+    instruction: Instruction, responses: Sequence[str]
+) -> tuple[Candidate | None, str | None]:
+    """References and pooled tests from a problem's responses, or ``(None, reason)``.
+
+    The entry point is the instruction's own, or the one most responses settle on; a response
+    whose extracted program does not define it gives no reference (its tests still count).
+    """
+    drafts = [parse_response(r) for r in responses]
+    entry_point = instruction.entry_point or _majority_entry_point(drafts)
+    if entry_point is None:
+        return None, "no_solution"
+    references = [
+        program
+        for response, draft in zip(responses, drafts, strict=True)
+        if entry_point in draft.definitions
+        and entry_point in defined_names(program := extract_code(response, entry_point))
+    ]
+    if not references:
+        return None, "no_solution"
+    tests = [t for d in drafts for t in d.tests]
+    own_names = {entry_point}.union(*(d.definitions for d in drafts))
+    setup = _join(
+        instruction.setup,
+        *needed_imports([i for d in drafts for i in d.imports], tests, own_names),
+        helper_definitions(references[0], tests, entry_point),
+    )
+    return Candidate(entry_point=entry_point, references=references, tests=tests, setup=setup), None
+
+
+def finish_problem(
+    instruction: Instruction,
+    candidate: Candidate,
+    validation: Validation,
+    config: TestGenConfig,
+    templates: Templates,
+) -> dict[str, Any]:
+    """The log row for a validated candidate: kept with its problem, or dropped as too few tests."""
+    enough = validation.reference is not None and len(validation.tests) >= max(config.min_tests, 1)
+    problem = None
+    if enough:
+        reference = candidate.references[validation.reference]  # type: ignore[index]
+        problem = {
+            "task_id": instruction.task_id,
+            "prompt": policy_prompt(
+                templates.policy,
+                instruction,
+                reference,
+                candidate.entry_point,
+                helpers=helper_definitions(reference, validation.tests, candidate.entry_point),
+                example_test=validation.tests[0],
+            ),
+            "entry_point": candidate.entry_point,
+            "tests": validation.tests,
+            "canonical_solution": reference,
+            "setup": candidate.setup,
+        }
+    return _log_row(
+        instruction,
+        problem,
+        None if enough else "too_few_tests",
+        validation.rejections,
+        references=len(candidate.references),
+        agreeing=validation.group_size,
+    )
+
+
+def summarize(
+    rows: Sequence[dict[str, Any]], problems_in: int, infra_errors: int = 0
+) -> dict[str, Any]:
+    """Stats over finished log rows: problems kept and dropped (by reason), tests per problem,
+    test rejections by reason."""
+    kept = [row["problem"] for row in rows if row["problem"] is not None]
+    per_problem = [len(p["tests"]) for p in kept]
+    return {
+        "problems_in": problems_in,
+        "problems_finished": len(rows),
+        "problems_kept": len(kept),
+        "problems_dropped": dict(Counter(row["reason"] for row in rows if row["problem"] is None)),
+        "problems_infra_error": infra_errors,
+        "tests_kept": sum(per_problem),
+        "tests_per_problem": {
+            "mean": round(statistics.fmean(per_problem), 2) if per_problem else 0.0,
+            "median": statistics.median(per_problem) if per_problem else 0,
+            "min": min(per_problem, default=0),
+            "max": max(per_problem, default=0),
+        },
+        "tests_rejected": dict(Counter(r["reason"] for row in rows for r in row["rejected_tests"])),
+    }
+
+
+def print_stats(stats: dict[str, Any], console: Console) -> None:
+    table = Table(title="plum testgen", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("problems in", str(stats["problems_in"]))
+    table.add_row("problems kept", str(stats["problems_kept"]))
+    for reason, count in sorted(stats["problems_dropped"].items()):
+        table.add_row(f"  dropped: {reason}", str(count))
+    if stats["problems_infra_error"]:
+        table.add_row("  sandbox failure (rerun to retry)", str(stats["problems_infra_error"]))
+    per = stats["tests_per_problem"]
+    table.add_row("tests kept", str(stats["tests_kept"]))
+    table.add_row(
+        "tests per kept problem",
+        f"mean {per['mean']}, median {per['median']}, {per['min']}-{per['max']}",
+    )
+    for reason, count in sorted(stats["tests_rejected"].items(), key=lambda kv: -kv[1]):
+        table.add_row(f"  rejected: {reason}", str(count))
+    console.print(table)
+
+
+def _process_batch(
+    batch: Sequence[Instruction],
+    generator: Generator,
+    sandbox: Sandbox,
+    config: TestGenConfig,
+    templates: Templates,
+) -> list[dict[str, Any] | None]:
+    """Log rows for one batch, in order; None where the sandbox failed."""
+    params = SamplingParams(
+        n=config.n_references,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
+    )
+    prompts = [_prompt(generator, templates.generator, i, config.n_tests) for i in batch]
+    completions = generator.generate(prompts, params)
+    built = [
+        build_candidate(i, [c.text for c in comps])
+        for i, comps in zip(batch, completions, strict=True)
+    ]
+    candidates = [c for c, _ in built if c is not None]
+    validations = iter(
+        validate(
+            sandbox,
+            candidates,
+            time_limit=config.time_limit,
+            load_time_limit=config.load_time_limit,
+        )
+    )
+    rows: list[dict[str, Any] | None] = []
+    for instruction, (candidate, reason) in zip(batch, built, strict=True):
+        if candidate is None:
+            rows.append(_log_row(instruction, None, reason, []))
+            continue
+        validation = next(validations)
+        rows.append(
+            None
+            if validation.infra_error
+            else finish_problem(instruction, candidate, validation, config, templates)
+        )
+    return rows
+
+
+def _prompt(generator: Generator, template: str, instruction: Instruction, n_tests: int) -> Any:
+    messages = generator_messages(template, instruction, n_tests)
+    # A base model has no chat template: it gets the request as plain text.
+    return messages if generator.chat else messages[0]["content"]
+
+
+def _log_row(
+    instruction: Instruction,
+    problem: dict[str, Any] | None,
+    reason: str | None,
+    rejections: Sequence[Rejection],
+    **counts: int,
+) -> dict[str, Any]:
+    return {
+        "task_id": instruction.task_id,
+        "reason": reason,
+        "problem": problem,
+        "rejected_tests": [{"test": r.test, "reason": r.reason} for r in rejections],
+        **counts,
+    }
+
+
+def _read_log(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    return {row["task_id"]: row for row in read_jsonl(path, tolerate_torn_tail=True)}
+
+
+def _majority_entry_point(drafts: Sequence[Draft]) -> str | None:
+    votes = Counter(name for d in drafts if (name := choose_entry_point(d)) is not None)
+    return votes.most_common(1)[0][0] if votes else None  # ties: the first response's choice
+
+
+def _join(*parts: str) -> str:
+    return "\n".join(p.strip() for p in parts if p.strip())
+
+
+def _batches(items: Sequence[Instruction], size: int) -> Iterator[Sequence[Instruction]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
