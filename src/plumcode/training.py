@@ -185,6 +185,7 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path) -> Pa
         write_json(out_dir / CONFIG_FILE, record)
 
     checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
+    history: list[dict[str, Any]] | None = None
     # Resuming from the final checkpoint would still run one more step (transformers checks
     # max_steps only after a step), so a finished training goes straight to the export.
     if checkpoint is None or not _is_final(checkpoint):
@@ -196,9 +197,10 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path) -> Pa
             )
         trainer.train(resume_from_checkpoint=checkpoint)  # checkpoints its last step too
         checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
+        history = trainer.state.log_history  # the checkpoint's copy lacks the final summary (runtime)
     if state.is_main_process:
         _export(checkpoint, config, tokenizer, export_dir)
-        write_json(out_dir / LOG_FILE, _trainer_state(checkpoint)["log_history"])
+        write_json(out_dir / LOG_FILE, history if history is not None else _trainer_state(checkpoint)["log_history"])
     state.wait_for_everyone()
     return export_dir
 
