@@ -59,7 +59,11 @@ class SandboxConfig:
 
 @dataclass(frozen=True)
 class Job:
-    """One program against an ordered list of tests, in one sandboxed process."""
+    """One program against an ordered list of tests, in one sandboxed process.
+
+    ``stop_after_timeout``: once a test times out, the rest are reported as timeouts without
+    running (a verdict needs only one failure; per-test verdicts want it off).
+    """
 
     program: str
     tests: list[TestCase]
@@ -68,6 +72,7 @@ class Job:
     time_limits: list[float] | None = None
     atol: float = 0.0
     load_time_limit: float = 10.0
+    stop_after_timeout: bool = False
 
     def limits(self) -> list[float]:
         if self.time_limits is None:
@@ -88,7 +93,10 @@ class Job:
             "entry_point": self.entry_point,
             "load_time_limit": self.load_time_limit,
             "time_limits": self.limits(),
-            "tests": [{"kind": t.kind, "code": t.code, "inputs": t.inputs} for t in self.tests],
+            "stop_after_timeout": self.stop_after_timeout,
+            "tests": [
+                {"kind": t.kind, "code": t.code, "inputs": t.inputs, "oracle": t.oracle} for t in self.tests
+            ],
         }
 
 

@@ -22,6 +22,9 @@ MAX_DEPTH = 100
 MAX_NODES = 2_000_000
 
 
+TOO_LARGE = "value too large or too deeply nested"
+
+
 class NotPlainError(TypeError):
     """The value is not plain data (a program-defined type, or too deep/large)."""
 
@@ -40,7 +43,7 @@ def encode(value: Any) -> Any:
 def _encode(v: Any, depth: int, budget: list[int]) -> Any:
     budget[0] -= 1
     if budget[0] < 0 or depth > MAX_DEPTH:
-        raise NotPlainError("value too large or too deeply nested")
+        raise NotPlainError(TOO_LARGE)
     t = type(v)
     if t in _SCALARS:
         if t is float and not math.isfinite(v):
