@@ -67,6 +67,7 @@ HOSTILE = {
             time.sleep(10**6)
     """),
     "subprocess_sleeper": "import subprocess, time\ndef f(x):\n    subprocess.Popen(['sleep', '1000'], start_new_session=True)\n    time.sleep(10**6)\n",
+    "fill_the_disk": "import os\ndef f(x):\n    for i in range(10**6):\n        with open(f'junk{i}', 'wb') as fh:\n            fh.write(b'x' * (8 * 2**20))\n",
     "segfault": "import ctypes\ndef f(x):\n    return ctypes.string_at(0)\n",
     "close_all_fds": "import os\nos.closerange(0, 65536)\ndef f(x):\n    return x + 1 if False else 2\n",
     "read_stdin": "def f(x):\n    return int(input())\n",

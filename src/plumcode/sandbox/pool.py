@@ -28,15 +28,18 @@ from plumcode.sandbox.protocol import read_message, write_message
 
 log = logging.getLogger("plumcode.sandbox")
 WORKER_START_TIMEOUT = 60.0
+JOB_TMPFS_BYTES = 512 * 1024 * 1024
 HUNG_WORKER_MARGIN = 30.0  # beyond a job's own deadline: the worker itself is stuck (infra fault)
 
 
 def bubblewrap_command(bind_dir: str) -> list[str]:
-    """bwrap arguments: new PID/net/IPC/UTS namespaces, read-only root, one writable folder."""
+    """bwrap arguments: new PID/net/IPC/UTS namespaces, read-only root, one writable tmpfs."""
     exposure = paths.bubblewrap_exposure_args(paths.blocked_ancestors(paths.interpreter_paths()))
     return [
         "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *exposure,
-        "--bind", bind_dir, bind_dir, "--unshare-pid", "--unshare-net", "--unshare-ipc",
+        # Job folders live on a private, size-capped tmpfs: fast to create and remove (the host
+        # disk may discard on every delete) and a program cannot fill the host's disk.
+        "--perms", "0711", "--size", str(JOB_TMPFS_BYTES), "--tmpfs", bind_dir, "--unshare-pid", "--unshare-net", "--unshare-ipc",
         "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--as-pid-1",
         "--chdir", bind_dir,
     ]
@@ -134,6 +137,7 @@ class Sandbox:
             "output_limit": self.config.output_limit,
             "grace": self.config.grace,
             "expose": paths.blocked_ancestors(paths.interpreter_paths()) if self.isolation == "process" else {},
+            "tmpfs_bytes": JOB_TMPFS_BYTES,
         }
         command = [sys.executable, "-m", "plumcode.sandbox.worker", json.dumps(settings)]
         if self.isolation == "namespace":

@@ -202,14 +202,15 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
         raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
 
 
-def expose_interpreter(blocked: dict[str, list[str]]) -> None:
-    """Process isolation as root: in a private mount namespace of this worker, hide each folder
-    the job uid cannot enter behind a 0755 tmpfs and bind back what Python needs (bubblewrap
-    does the same in namespace isolation; see ``paths``)."""
+def private_mounts(workdir: str, blocked: dict[str, list[str]], tmpfs_bytes: int) -> None:
+    """Process isolation as root: in a private mount namespace of this worker, put the job
+    folders on a size-capped tmpfs, and hide each folder the job uid cannot enter behind a 0755
+    tmpfs with what Python needs bound back (bubblewrap does both in namespace isolation)."""
     if _libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    staging = tempfile.mkdtemp(prefix="plumcode-expose-")
+    _mount("tmpfs", workdir, "tmpfs", 0, f"mode=0711,size={tmpfs_bytes}")
+    staging = tempfile.mkdtemp(dir=workdir)
     old_umask = os.umask(0o022)
     try:
         for ancestor, needed in blocked.items():
@@ -356,8 +357,8 @@ def main() -> None:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
     importlib.import_module("plumcode.sandbox.harness")
-    if os.geteuid() == 0 and os.getpid() != 1 and settings["expose"]:
-        expose_interpreter(settings["expose"])
+    if os.geteuid() == 0 and os.getpid() != 1:
+        private_mounts(settings["workdir"], settings["expose"], settings["tmpfs_bytes"])
     worker = Worker(settings)
     # Children must not run the cyclic GC over everything inherited: it writes to every object
     # and turns each fork's shared pages into copies (gc.freeze cuts a job from ~10 ms to ~3 ms).
