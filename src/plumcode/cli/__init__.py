@@ -16,9 +16,15 @@ from plumcode.errors import PlumError
 
 # Order here is the order in ``plum --help``: the pipeline's order.
 COMMAND_MODULES = [
-    # stage modules are added here as they land
+    "testgen",
+    "sample",
+    "evaluate",
+    "evaluate_samples",
     "prefs",
     "train",
+    "serve",
+    "run",
+    "report",
 ]
 
 
