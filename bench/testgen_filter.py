@@ -99,7 +99,11 @@ def mixed_candidate(problem: Problem, rng: random.Random) -> tuple[Candidate, di
 
 def wrong_value(test: str, entry_point: str, rng: random.Random) -> str | None:
     tree = ast.parse(test)
-    check = tree.body[0].test  # type: ignore[attr-defined]
+    # MBPP's test_setup_code may precede the assertion in a test: mutate the assertion itself.
+    statement = next((node for node in tree.body if isinstance(node, ast.Assert)), None)
+    if statement is None:
+        return None
+    check = statement.test
     if isinstance(check, ast.Compare) and len(check.ops) == 1:
         sides = [check.left, check.comparators[0]]
         expected = next((i for i, s in enumerate(sides) if entry_point not in calls_in(s)), None)
@@ -113,9 +117,9 @@ def wrong_value(test: str, entry_point: str, rng: random.Random) -> str | None:
         else:
             check.comparators[0] = mutated
     elif isinstance(check, ast.UnaryOp) and isinstance(check.op, ast.Not):
-        tree.body[0].test = check.operand  # type: ignore[attr-defined]
+        statement.test = check.operand
     elif isinstance(check, ast.Call) and _root(check.func) == entry_point:
-        tree.body[0].test = ast.UnaryOp(ast.Not(), check)  # type: ignore[attr-defined]
+        statement.test = ast.UnaryOp(ast.Not(), check)
     elif isinstance(check, ast.Call) and len(check.args) >= 2:  # math.isclose(f(x), 3.5)
         mutated = _mutate_expr(check.args[1], rng)
         if mutated is None:
