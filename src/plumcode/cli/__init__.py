@@ -16,6 +16,7 @@ from plumcode.errors import PlumError
 
 # Order here is the order in ``plum --help``: the pipeline's order.
 COMMAND_MODULES = [
+    # stage modules are added here as they land
     "testgen",
     "sample",
     "evaluate",
@@ -24,6 +25,7 @@ COMMAND_MODULES = [
     "train",
     "serve",
     "run",
+    "demo",
     "report",
 ]
 

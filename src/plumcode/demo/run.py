@@ -1,0 +1,139 @@
+"""``plum demo``: the real PLUM loop (``plumcode.loop.run``) on the embedded family, offline.
+
+The run folder holds the problem sets and filled-in configs (``inputs/``), the loop's own files (``config.yaml``,
+``tests.jsonl``, ``round_NN/``, ``summary.json``, ``report.html``) and, with ``--compare rft``,
+a second run in ``rft/`` that fine-tunes on the passing samples instead (rejection-sampling
+fine-tuning) with the same instructions, synthesized tests, rounds and epochs.
+``comparison.json`` puts the starting policy, KTO and RFT side by side.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from plumcode.config import load_yaml
+from plumcode.demo import POLICY_DIR, TESTGEN_DIR
+from plumcode.demo.corpus import TESTGEN_TEMPLATE
+from plumcode.demo.family import SPLITS, ProblemFamily
+from plumcode.demo.sets import eval_problems, instruction_problems, write_problems
+from plumcode.errors import PlumError
+from plumcode.jsonl import atomic_path, write_json
+
+if TYPE_CHECKING:
+    from plumcode.loop import RunConfig
+
+DEMO_CONFIG = Path(__file__).parent / "demo.yaml"
+COMPARISONS = ("rft",)
+INPUTS = "inputs"  # problem sets and the filled-in configs, inside the run folder
+
+
+def demo_config_values(run_dir: Path) -> dict[str, Any]:
+    """The shipped config with this run's paths filled in."""
+    values = load_yaml(DEMO_CONFIG)
+    problems = run_dir / INPUTS
+    values["policy"]["model"] = str(POLICY_DIR)
+    values["test_generator"]["model"] = str(TESTGEN_DIR)
+    values["testgen"]["prompt_template"] = str(TESTGEN_TEMPLATE)
+    values["instructions"] = {"problems": str(problems / "instructions.jsonl")}
+    values.setdefault("evaluation", {})["splits"] = {split: str(problems / f"{split}.jsonl") for split in SPLITS}
+    return values
+
+
+def write_config(path: Path, values: dict[str, Any], overrides: list[str] = ()) -> RunConfig:
+    """Write ``values`` as a YAML config and load it back through the loop's own reader, so
+    ``--set`` overrides and error messages (with YAML line numbers) work as in ``plum run``."""
+    from plumcode.loop import load_run_config
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(values, sort_keys=False), encoding="utf-8")
+    return load_run_config(path, overrides)
+
+
+def write_problem_sets(run_dir: Path) -> None:
+    """The instructions (no references) and one evaluation set per split; deterministic, so a
+    resumed run rewrites identical files."""
+    family = ProblemFamily()
+    problems = run_dir / INPUTS
+    write_problems(problems / "instructions.jsonl", instruction_problems(family), with_reference=False)
+    for split in SPLITS:
+        write_problems(problems / f"{split}.jsonl", eval_problems(family, split), with_reference=True)
+
+
+def rft_values(kto_values: dict[str, Any], kto_dir: Path) -> dict[str, Any]:
+    """The RFT baseline's config: the same run, but SFT on passing samples, on the KTO run's
+    synthesized tests (given as the instructions' tests, so both methods see the same labels)."""
+    values = copy.deepcopy(kto_values)
+    values["training"]["method"] = "sft"
+    values["instructions"] = {"problems": str(kto_dir / "tests.jsonl")}
+    values.pop("test_generator", None)
+    return values
+
+
+def run_demo(run_dir: Path, *, compare: list[str] = (), overrides: list[str] = (), force: bool = False) -> dict[str, Any]:
+    """Run (or resume) the demo in ``run_dir``; return the comparison (also in comparison.json)."""
+    from plumcode.loop import run
+
+    unknown = sorted(set(compare) - set(COMPARISONS))
+    if unknown:
+        raise PlumError(f"--compare: unknown method {unknown[0]!r} (known: {', '.join(COMPARISONS)})")
+    _check_models()
+    started = time.monotonic()
+    write_problem_sets(run_dir)
+    values = demo_config_values(run_dir)
+    config = write_config(run_dir / INPUTS / "demo.yaml", values, overrides)
+    summaries = {"kto": run(config, run_dir, force=force)}
+    if "rft" in compare:
+        rft_dir = run_dir / "rft"
+        rft_config = write_config(run_dir / INPUTS / "demo_rft.yaml", rft_values(values, run_dir), overrides)
+        summaries["rft"] = run(rft_config, rft_dir, force=force)
+    comparison = compare_runs(summaries)
+    comparison["wall_seconds"] = round(time.monotonic() - started, 1)
+    write_json(run_dir / "comparison.json", comparison)
+    return comparison
+
+
+def compare_runs(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Greedy pass@1 per split: the starting policy (round 0) and each method's rounds."""
+    methods = {}
+    start: dict[str, float] = {}
+    for method, summary in summaries.items():
+        rounds = {r["round"]: {name: e["pass@1"] for name, e in r["eval"].items()} for r in summary["rounds"]}
+        start = rounds.get(0, start)
+        methods[method] = {str(r): scores for r, scores in sorted(rounds.items()) if r > 0}
+    return {"start": start, "methods": methods}
+
+
+def print_comparison(comparison: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="plum demo: greedy pass@1 (points gained over the starting policy)")
+    table.add_column("policy")
+    for split in SPLITS:
+        table.add_column(split, justify="right")
+    start = comparison["start"]
+    table.add_row("start", *(_percent(start.get(s)) for s in SPLITS))
+    for method, rounds in comparison["methods"].items():
+        for round_, scores in rounds.items():
+            cells = [_percent(scores.get(s), start.get(s)) for s in SPLITS]
+            table.add_row(f"{method.upper()} round {round_}", *cells)
+    console.print(table)
+
+
+def _percent(value: float | None, base: float | None = None) -> str:
+    if value is None:
+        return "-"
+    if base is None:
+        return f"{100 * value:.1f}"
+    return f"{100 * value:.1f} ({100 * (value - base):+.1f})"
+
+
+def _check_models() -> None:
+    for folder in (POLICY_DIR, TESTGEN_DIR):
+        if not (folder / "model.safetensors").is_file():
+            raise PlumError(f"{folder}: demo model missing (regenerate with scripts/train_demo_models.py)")
+
