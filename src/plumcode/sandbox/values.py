@@ -30,6 +30,7 @@ class NotPlainError(TypeError):
 
 
 _SCALARS = (type(None), bool, int, float, str)
+_SCALAR_SET = frozenset(_SCALARS)
 # The standard library's dict subclasses compare like dicts; they travel as plain dicts.
 _DICT_TYPES = (dict, collections.defaultdict, collections.OrderedDict, collections.Counter)
 
@@ -49,10 +50,14 @@ def _encode(v: Any, depth: int, budget: list[int]) -> Any:
         if t is float and not math.isfinite(v):
             return {"f": repr(v)}
         return v
-    if t is list:
-        return {"L": [_encode(x, depth + 1, budget) for x in v]}
-    if t is tuple:
-        return {"T": [_encode(x, depth + 1, budget) for x in v]}
+    if t is list or t is tuple:
+        tag = "L" if t is list else "T"
+        if _flat_scalars(v):  # the common large case, checked at C speed
+            budget[0] -= len(v)
+            if budget[0] < 0:
+                raise NotPlainError(TOO_LARGE)
+            return {tag: list(v)}
+        return {tag: [_encode(x, depth + 1, budget) for x in v]}
     if t is set or t is frozenset:
         items = [_encode(x, depth + 1, budget) for x in v]
         return {"S" if t is set else "F": items}
@@ -65,6 +70,14 @@ def _encode(v: Any, depth: int, budget: list[int]) -> Any:
     if t in _numpy_types():
         return _encode(v.tolist(), depth + 1, budget)
     raise NotPlainError(f"output of type {t.__name__} is not plain data")
+
+
+def _flat_scalars(items: list[Any] | tuple[Any, ...]) -> bool:
+    """All items are exact scalar types and every float is finite (JSON carries them as is)."""
+    kinds = set(map(type, items))
+    if not kinds <= _SCALAR_SET:
+        return False
+    return float not in kinds or all(map(math.isfinite, (x for x in items if type(x) is float)))
 
 
 def _numpy_types() -> frozenset[type]:
@@ -83,10 +96,9 @@ def decode(data: Any) -> Any:
     if not isinstance(data, dict):
         return data
     ((tag, payload),) = data.items()
-    if tag == "L":
-        return [decode(x) for x in payload]
-    if tag == "T":
-        return tuple(decode(x) for x in payload)
+    if tag == "L" or tag == "T":
+        items = payload if dict not in set(map(type, payload)) else [decode(x) for x in payload]
+        return list(items) if tag == "L" else tuple(items)
     if tag == "S":
         return {decode(x) for x in payload}
     if tag == "F":
