@@ -85,6 +85,27 @@ def test_per_test_verdicts(sandbox: Sandbox) -> None:
     assert "TypeError" in result.outcomes[2].message
 
 
+def test_tests_compiled_once_per_worker_behave_as_compiled_in_the_child(sandbox: Sandbox) -> None:
+    from plumcode.sandbox import harness
+
+    job = Job(ADD, [TestCase("assert", "assert add(1, 2) == 3"), TestCase("io", inputs=[1, 1])], "add")
+    message = job.to_message()
+    assert harness.precompile_tests(message) and not harness.precompile_tests(message)
+    assert harness.compile_test("assert add(1, 2) == 3", "add") is harness.compile_test(
+        "assert add(1, 2) == 3", "add"
+    )
+    broken = [TestCase("assert", "assert add(1, 2) ==")]
+    assert not harness.precompile_tests(Job(ADD, broken, "add").to_message())
+    # The same tests on many programs: verdicts per program, and a test that does not compile
+    # is the program's error, whichever worker compiled what before.
+    wrong = ADD.replace("a + b", "a - b")
+    jobs = [Job(p, job.tests + broken, "add") for p in (ADD, wrong) * 4]
+    results = dict(sandbox.run(jobs))
+    for i in range(len(jobs)):
+        assert statuses(results[i]) == ([PASS, PASS, ERROR] if i % 2 == 0 else [FAIL, PASS, ERROR])
+        assert "SyntaxError" in results[i].outcomes[2].message
+
+
 def test_load_errors_fail_every_test(sandbox: Sandbox) -> None:
     tests = [TestCase("assert", "assert add(1, 2) == 3")] * 2
     jobs = [

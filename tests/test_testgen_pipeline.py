@@ -178,6 +178,20 @@ def test_several_references_keep_the_largest_agreeing_group(tmp_path: Path) -> N
     assert stats["tests_rejected"] == {"reference_fail": 1, "duplicate": 3}
 
 
+def test_expected_values_from_the_reference_rescue_wrong_arithmetic(tmp_path: Path) -> None:
+    stats = run(tmp_path, ScriptedGenerator(SCRIPT), INSTRUCTIONS, expected_values="reference")
+    problems = load_problems_jsonl(tmp_path / "problems.jsonl")
+    assert sorted(problems) == ["gen/cube", "gen/vowels"]
+    assert [t.code for t in problems["gen/cube"].tests] == [
+        "assert cube(2) == 8",
+        "assert cube(3) == 27",
+        "assert cube(0) == 0",
+    ]
+    # The generator's own "xyz" -> 1 becomes the reference's 0; duplicates and constants still go.
+    assert "assert count_vowels('xyz') == 0" in [t.code for t in problems["gen/vowels"].tests]
+    assert stats["tests_rejected"] == {"constant": 1}
+
+
 def test_known_entry_point_is_kept_and_the_prompt_unchanged(tmp_path: Path) -> None:
     prompt = 'def count_vowels(text):\n    """Count the vowels (a, e, i, o, u) in text, ignoring case."""\n'
     instruction = Instruction("he/1", prompt, entry_point="count_vowels", prompt=prompt)
@@ -188,15 +202,29 @@ def test_known_entry_point_is_kept_and_the_prompt_unchanged(tmp_path: Path) -> N
     assert problem.prompt == prompt and problem.entry_point == "count_vowels"
 
 
-def test_generator_naming_another_function_gives_no_solution(tmp_path: Path) -> None:
+def test_solution_under_another_name_is_renamed_to_the_instructions_entry_point(
+    tmp_path: Path,
+) -> None:
     instruction = Instruction("he/2", "Count vowels", entry_point="vowel_count")
     run(tmp_path, ScriptedGenerator({"vowels": [GOOD]}), [instruction])
-    log = json.loads((tmp_path / "problems.log.jsonl").read_text())
-    assert log["reason"] == "no_solution"
+    problem = load_problems_jsonl(tmp_path / "problems.jsonl")["he/2"]
+    assert problem.entry_point == "vowel_count"
+    assert "def vowel_count(text: str) -> int:" in problem.reference
+    assert "count_vowels" not in problem.reference
+    assert [t.code for t in problem.tests][:2] == [
+        "assert vowel_count('hello') == 2",
+        "assert vowel_count('') == 0",
+    ]
 
 
 @pytest.mark.parametrize(
-    "bad", [{"n_references": 0}, {"n_references": 2, "temperature": 0.0}, {"top_p": 0}]
+    "bad",
+    [
+        {"n_references": 0},
+        {"n_references": 2, "temperature": 0.0},
+        {"top_p": 0},
+        {"expected_values": "model"},
+    ],
 )
 def test_config_validation(bad: dict) -> None:
     with pytest.raises(ValueError):

@@ -135,10 +135,39 @@ class _GuardTests(ast.NodeTransformer):
 
 
 def compile_test(code: str, entry_point: str | None) -> types.CodeType:
+    compiled = _compiled_tests.get((code, entry_point))
+    if compiled is not None:
+        return compiled
     tree = ast.parse(code)
     names = {"candidate"} | ({entry_point} if entry_point else set())
     tree = ast.fix_missing_locations(_GuardTests(names).visit(tree))
     return compile(tree, "<test>", "exec")
+
+
+# Test code compiled by the worker before it forks, shared by every child it forks afterwards.
+# Parsing and rewriting a test costs more than running it (~0.5 ms of a ~3 ms job for HumanEval)
+# and a task's tests repeat for each of its samples.
+_compiled_tests: dict[tuple[str, str | None], types.CodeType] = {}
+COMPILED_TESTS_LIMIT = 4096
+
+
+def precompile_tests(job: dict[str, Any]) -> bool:
+    """Compile the job's test code into the worker's cache (only compiling, nothing runs);
+    return whether the cache changed. Code that does not compile is left to the child, which
+    reports the error as the test's outcome."""
+    changed = False
+    for test in job["tests"]:
+        key = (test["code"], job["entry_point"])
+        if test["kind"] == "io" or key in _compiled_tests:
+            continue
+        if len(_compiled_tests) >= COMPILED_TESTS_LIMIT:
+            _compiled_tests.clear()
+        try:
+            _compiled_tests[key] = compile_test(*key)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        changed = True
+    return changed
 
 
 def run(job: dict[str, Any], record_fd: int, nonce: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+EXPECTED_VALUES = ("tests", "reference")
+
 
 @dataclass
 class TestGenConfig:
@@ -22,6 +24,10 @@ class TestGenConfig:
             ``{entry_point}``, ``{example_test}``.
 
     Parameters that control validation:
+        expected_values: ``tests`` keeps the expected values the generator wrote (PLUM: a test
+            the reference fails is dropped); ``reference`` keeps the inputs of equality asserts
+            and takes the expected values from running the references on them, clustered by
+            output (``testgen.recompute``; for generators whose arithmetic cannot be trusted).
         min_tests: problems with fewer surviving tests are dropped.
         time_limit: seconds per test when run against a reference.
         load_time_limit: seconds to load a reference program.
@@ -57,6 +63,14 @@ class TestGenConfig:
             "help": "file with a custom policy prompt ({instruction}, {signature}, {entry_point}, {example_test})"
         },
     )
+    expected_values: str = field(
+        default="tests",
+        metadata={
+            "help": "'tests': trust the generator's expected values; 'reference': recompute them "
+            "by running its references on the tests' inputs",
+            "choices": list(EXPECTED_VALUES),
+        },
+    )
     time_limit: float = field(
         default=2.0, metadata={"help": "seconds per test against a reference"}
     )
@@ -78,6 +92,10 @@ class TestGenConfig:
         if self.n_references > 1 and self.temperature == 0:
             raise ValueError(
                 "n_references > 1 needs temperature > 0 (greedy responses are identical)"
+            )
+        if self.expected_values not in EXPECTED_VALUES:
+            raise ValueError(
+                f"expected_values must be one of {', '.join(EXPECTED_VALUES)}, got {self.expected_values!r}"
             )
         if self.time_limit <= 0 or self.load_time_limit <= 0:
             raise ValueError("time limits must be positive")

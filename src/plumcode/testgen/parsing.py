@@ -69,6 +69,17 @@ def choose_entry_point(draft: Draft) -> str | None:
     return candidates[-1]
 
 
+def rename(code: str, old: str, new: str) -> str:
+    """``code`` with the function (or class) ``old`` and every reference to it named ``new``."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        if isinstance(node, DEFINITIONS) and node.name == old:
+            node.name = new
+        elif isinstance(node, ast.Name) and node.id == old:
+            node.id = new
+    return ast.unparse(tree)
+
+
 def called_names(test: str) -> set[str]:
     """Names called in a statement ({} if it does not parse)."""
     try:

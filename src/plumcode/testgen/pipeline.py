@@ -26,8 +26,15 @@ from plumcode.instructions import Instruction
 from plumcode.jsonl import JsonlAppender, read_jsonl, write_json, write_jsonl
 from plumcode.sandbox import Sandbox, SandboxConfig
 from plumcode.testgen.config import TestGenConfig
-from plumcode.testgen.parsing import Draft, choose_entry_point, defined_names, parse_response
+from plumcode.testgen.parsing import (
+    Draft,
+    choose_entry_point,
+    defined_names,
+    parse_response,
+    rename,
+)
 from plumcode.testgen.prompts import Templates, generator_messages, load_templates, policy_prompt
+from plumcode.testgen.recompute import Recomputed, recompute_expected
 from plumcode.testgen.validation import (
     Candidate,
     Rejection,
@@ -95,15 +102,16 @@ def build_candidate(
     entry_point = instruction.entry_point or _majority_entry_point(drafts)
     if entry_point is None:
         return None, "no_solution"
-    references = [
-        program
-        for response, draft in zip(responses, drafts, strict=True)
-        if entry_point in draft.definitions
-        and entry_point in defined_names(program := extract_code(response, entry_point))
-    ]
+    references: list[str] = []
+    tests: list[str] = []
+    for response, draft in zip(responses, drafts, strict=True):
+        reference, own_tests = _reference_and_tests(
+            response, draft, entry_point, may_rename=instruction.entry_point is not None
+        )
+        references += [reference] if reference is not None else []
+        tests += own_tests
     if not references:
         return None, "no_solution"
-    tests = [t for d in drafts for t in d.tests]
     own_names = {entry_point}.union(*(d.definitions for d in drafts))
     setup = _join(
         instruction.setup,
@@ -111,6 +119,27 @@ def build_candidate(
         helper_definitions(references[0], tests, entry_point),
     )
     return Candidate(entry_point=entry_point, references=references, tests=tests, setup=setup), None
+
+
+def _reference_and_tests(
+    response: str, draft: Draft, entry_point: str, *, may_rename: bool
+) -> tuple[str | None, list[str]]:
+    """A response's reference program (None if it has none) and its tests.
+
+    When the instruction fixes the name and the response solved it under another one (small
+    generators do, copying names from their training data), the function and the calls to it
+    are renamed: the name is the instruction's to choose, the solution is still the response's.
+    """
+    if entry_point in draft.definitions:
+        program = extract_code(response, entry_point)
+        return (program if entry_point in defined_names(program) else None), draft.tests
+    own = choose_entry_point(draft) if may_rename else None
+    if own is None or entry_point in draft.definitions:
+        return None, draft.tests
+    program = extract_code(response, own)
+    if own not in defined_names(program):
+        return None, draft.tests
+    return rename(program, own, entry_point), [rename(t, own, entry_point) for t in draft.tests]
 
 
 def finish_problem(
@@ -216,25 +245,30 @@ def _process_batch(
         build_candidate(i, [c.text for c in comps])
         for i, comps in zip(batch, completions, strict=True)
     ]
+    limits = {"time_limit": config.time_limit, "load_time_limit": config.load_time_limit}
     candidates = [c for c, _ in built if c is not None]
-    validations = iter(
-        validate(
-            sandbox,
-            candidates,
-            time_limit=config.time_limit,
-            load_time_limit=config.load_time_limit,
-        )
+    steps = (
+        recompute_expected(sandbox, candidates, **limits)
+        if config.expected_values == "reference"
+        else [Recomputed(c) for c in candidates]
     )
+    validations = iter(validate(sandbox, [s.candidate for s in steps if s.candidate], **limits))
+    pending = iter(steps)
     rows: list[dict[str, Any] | None] = []
     for instruction, (candidate, reason) in zip(batch, built, strict=True):
         if candidate is None:
             rows.append(_log_row(instruction, None, reason, []))
             continue
+        step = next(pending)
+        if step.candidate is None:  # the sandbox failed while recomputing
+            rows.append(None)
+            continue
         validation = next(validations)
+        validation.rejections[:0] = step.rejections
         rows.append(
             None
             if validation.infra_error
-            else finish_problem(instruction, candidate, validation, config, templates)
+            else finish_problem(instruction, step.candidate, validation, config, templates)
         )
     return rows
 
