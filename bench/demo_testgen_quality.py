@@ -3,9 +3,10 @@
 they give with the labels of the family's gold tests.
 
     nice -n 5 python bench/demo_testgen_quality.py --testgen src/plumcode/demo/models/testgen \
-        --samples /tmp/kto_signal/round/samples.jsonl --out /tmp/testgen_quality
+        --samples RUN/round_01/samples.jsonl --out /tmp/testgen_quality [--expected-values tests]
 
-``--samples`` is a samples file for the same instructions (bench/demo_kto_signal.py writes one).
+``--samples`` is a samples file for the same instructions (``plum demo`` or
+bench/demo_kto_signal.py writes one).
 Writes OUT/quality.json: kept problems, tests per problem, and the confusion matrix of
 synthesized-test labels against gold labels (a sample is desirable when all its tests pass).
 """
@@ -47,13 +48,16 @@ def main() -> None:
     parser.add_argument("--instructions", type=int, default=400)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--expected-values", choices=["tests", "reference"], default="reference",
+                        help="where expected values come from (TestGenConfig.expected_values)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     gold = args.out / "gold.jsonl"
     write_problems(gold, instruction_problems(ProblemFamily(), args.instructions), with_reference=True)
     synthesized = args.out / "tests.jsonl"
-    config = TestGenConfig(n_tests=6, min_tests=3, temperature=0.0, max_new_tokens=320, prompt_template=str(TESTGEN_TEMPLATE))
+    config = TestGenConfig(n_tests=6, min_tests=3, temperature=0.0, max_new_tokens=320, prompt_template=str(TESTGEN_TEMPLATE),
+                           expected_values=args.expected_values)
     generator = load_generator(GeneratorConfig(model=args.testgen, batch_size=32))
     stats = synthesize_tests(from_problems(gold), generator, synthesized, config, SandboxConfig(workers=args.workers))
 
@@ -64,7 +68,8 @@ def main() -> None:
         f"gold_{g}_synth_{s}": sum(gold_labels[k] == g and synth_labels[k] == s for k in both)
         for g in (True, False) for s in (True, False)
     }
-    result = {"testgen": {k: stats[k] for k in ("problems_in", "problems_kept", "tests_per_problem", "tests_rejected")},
+    result = {"expected_values": args.expected_values,
+              "testgen": {k: stats[k] for k in ("problems_in", "problems_kept", "tests_per_problem", "tests_rejected")},
               "samples_compared": len(both), "label_agreement": sum(gold_labels[k] == synth_labels[k] for k in both) / max(len(both), 1),
               "confusion": confusion}
     (args.out / "quality.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -59,11 +59,6 @@ def test_policy_solves_part_of_the_problems(family: ProblemFamily) -> None:
     assert 6 <= passed < len(problems)  # solves some, not all: room for PLUM to improve it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shipped test generator does not yet write a parseable answer for every "
-    "instructions_only problem (a retrained generator was in progress; see docs/demo.md)",
-)
 def test_generator_answers_parse_into_reference_and_tests(family: ProblemFamily) -> None:
     problems = eval_problems(family, "instructions_only", 4)
     generator = load_generator(GeneratorConfig(model=str(TESTGEN_DIR), batch_size=4))

@@ -29,7 +29,7 @@ REFERENCE_TIME_LIMIT = 20.0  # per test: generous, a reference is trusted to fin
 UNCHECKED_TIME_LIMIT = 2.0
 # Tests per reference job. Long test lists (MBPP+ has ~100 per task, some taking seconds each)
 # are split so that one slow task spreads over all workers instead of running alone at the end.
-CHUNK_TESTS = 64
+CHUNK_TESTS = 32
 
 # Per test list ("tests", "plus_tests"): (expected value, reference seconds) per test, or None
 # for a dropped test: an unchecked input the reference fails on, or one whose reference output
