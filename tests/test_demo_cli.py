@@ -11,7 +11,14 @@ import pytest
 from plumcode.cli import main
 from plumcode.demo import POLICY_DIR, TESTGEN_DIR
 from plumcode.demo.family import SPLITS
-from plumcode.demo.run import INPUTS, compare_runs, demo_config_values, rft_values, write_config
+from plumcode.demo.run import (
+    INPUTS,
+    compare_runs,
+    demo_config_values,
+    plot_comparison,
+    rft_values,
+    write_config,
+)
 from plumcode.errors import PlumError
 
 
@@ -53,6 +60,14 @@ def test_comparison_puts_start_and_methods_side_by_side() -> None:
     assert comparison["start"] == {"seen": 0.5, "instructions_only": 0.4, "unseen": 0.3}
     assert comparison["methods"]["kto"]["1"]["instructions_only"] == 0.55
     assert comparison["methods"]["rft"]["1"]["seen"] == 0.55
+
+
+def test_comparison_plot_is_written(tmp_path: Path) -> None:
+    comparison = {"start": {"seen": 0.5, "instructions_only": 0.4, "unseen": 0.3},
+                  "methods": {"kto": {"1": {"seen": 0.6, "instructions_only": 0.5, "unseen": 0.4}},
+                              "rft": {"1": {"seen": 0.55, "instructions_only": 0.45, "unseen": None}}}}
+    plot_comparison(comparison, tmp_path / "plots" / "comparison.png")
+    assert (tmp_path / "plots" / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_unknown_comparison_is_refused(capsys) -> None:

@@ -29,7 +29,7 @@ def test_demo_runs_one_short_round_and_resumes(tmp_path: Path) -> None:
         assert all(e["n"] == 12 and 0.0 <= e["pass@1"] <= 1.0 for e in round_["eval"].values())
     comparison = json.loads((out / "comparison.json").read_text())
     assert set(comparison["start"]) == set(SPLITS) and set(comparison["methods"]) == {"kto"}
-    assert (out / "report.html").is_file()
+    assert (out / "report.html").is_file() and (out / "plots" / "comparison.png").is_file()
     assert (out / "round_01" / "train" / "model" / "model.safetensors").is_file()
     synthesized = [json.loads(line) for line in (out / "tests.jsonl").read_text().splitlines()]
     assert all(row["tests"] for row in synthesized)

@@ -62,6 +62,22 @@ def test_output_judgement_follows_evalplus() -> None:
     assert outputs_match(1, 1.0) and outputs_match(True, 1)  # Python's == on plain data
     assert outputs_match(10.4, 10.0, atol=0.5) and not outputs_match(11.0, 10.0, atol=0.5)
     assert outputs_match([3, 1], [1, 3], oracle="set_eq")
+
+
+def test_evalplus_special_oracles() -> None:
+    # HumanEval/32: any root of xs[0] + xs[1] x + ... passes, not only the reference's
+    xs = [-6, 11, -6, 1]  # (x - 1)(x - 2)(x - 3)
+    assert outputs_match(3.0, 1.0, 1e-6, "poly_root", [xs])
+    assert not outputs_match(1.5, 1.0, 1e-6, "poly_root", [xs])
+    assert not outputs_match("1.0", 1.0, 1e-6, "poly_root", [xs])
+    # Mbpp/558: the reference's value, or the zero-padded reading of the problem
+    assert outputs_match(4, 4, 0.0, "digit_distance", [123, 5])
+    assert outputs_match(1 + 2 + 2, 4, 0.0, "digit_distance", [123, 5])  # 123 vs 005
+    assert not outputs_match(7, 4, 0.0, "digit_distance", [123, 5])
+    # Mbpp/581: the reference's value, or the perpendicular-height reading within atol
+    assert outputs_match(33, 33, 0.0, "surface_area", [3, 4])
+    assert outputs_match(35, 33, 0.5, "surface_area", [3, 4])  # round(9 + 6 * sqrt(18.25))
+    assert not outputs_match(40, 33, 0.5, "surface_area", [3, 4])
     assert outputs_match("anything", None, oracle="always")
     assert outputs_match(0, 5, oracle="exact_or_zero") and not outputs_match(1, 5, oracle="exact_or_zero")
     assert outputs_match(None, False, oracle="not_none") and outputs_match(7, True, oracle="not_none")

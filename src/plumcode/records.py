@@ -36,7 +36,9 @@ class TestCase:
     ``oracle`` (io tests) names how an output is judged against ``expected``: ``exact`` (``==``,
     floats within the problem's ``atol``, EvalPlus's rule), ``set_eq`` (same elements),
     ``not_none`` (``expected`` is a bool saying whether a value is returned), ``exact_or_zero``,
-    ``always`` (any returned plain value passes). EvalPlus's per-task oracles map onto these.
+    ``always`` (any returned plain value passes), ``poly_root`` (the output is a root of the
+    polynomial ``inputs[0]``, within ``atol``), ``digit_distance`` and ``surface_area`` (the
+    expected value or EvalPlus's alternative solution's). EvalPlus's per-task oracles map onto these.
     """
 
     __test__ = False  # tell pytest this is not a test class

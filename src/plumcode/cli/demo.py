@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = [*args.overrides, *([f"rounds={args.rounds}"] if args.rounds is not None else [])]
     comparison = run_demo(out, compare=args.compare, overrides=overrides, force=args.force)
     print_comparison(comparison, console)
-    console.print(f"wall time {comparison['wall_seconds']:.0f} s; report: {out / 'report.html'}")
+    console.print(
+        f"wall time {comparison['wall_seconds']:.0f} s; report: {out / 'report.html'}, "
+        f"comparison: {out / 'plots' / 'comparison.png'}"
+    )
     return 0
 
 

@@ -4,7 +4,8 @@ The run folder holds the problem sets and filled-in configs (``inputs/``), the l
 ``tests.jsonl``, ``round_NN/``, ``summary.json``, ``report.html``) and, with ``--compare rft``,
 a second run in ``rft/`` that fine-tunes on the passing samples instead (rejection-sampling
 fine-tuning) with the same instructions, synthesized tests, rounds and epochs.
-``comparison.json`` puts the starting policy, KTO and RFT side by side.
+``comparison.json`` and ``plots/comparison.png`` put the starting policy, KTO and RFT side by
+side.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def run_demo(run_dir: Path, *, compare: list[str] = (), overrides: list[str] = (
     comparison = compare_runs(summaries)
     comparison["wall_seconds"] = round(time.monotonic() - started, 1)
     write_json(run_dir / "comparison.json", comparison)
+    plot_comparison(comparison, run_dir / "plots" / "comparison.png")
     return comparison
 
 
@@ -106,6 +108,28 @@ def compare_runs(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
         start = rounds.get(0, start)
         methods[method] = {str(r): scores for r, scores in sorted(rounds.items()) if r > 0}
     return {"start": start, "methods": methods}
+
+
+def plot_comparison(comparison: dict[str, Any], path: Path) -> None:
+    """pass@1 per round, one colour per split, one line style per method (all from round 0)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    start = comparison["start"]
+    for color, split in zip(("tab:orange", "tab:blue", "tab:green"), SPLITS, strict=True):
+        for style, (method, rounds) in zip(("-", "--", ":"), comparison["methods"].items(), strict=False):
+            points = [(0, start.get(split))] + [(int(r), s.get(split)) for r, s in rounds.items()]
+            xs, ys = zip(*[(x, 100 * y) for x, y in points if y is not None], strict=True)
+            ax.plot(xs, ys, style, color=color, marker="o", label=f"{split}, {method.upper()}")
+    ax.set_xticks(range(1 + max((int(r) for m in comparison["methods"].values() for r in m), default=0)))
+    ax.set_xlabel("round (0 = starting policy)")
+    ax.set_ylabel("greedy pass@1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
 
 
 def print_comparison(comparison: dict[str, Any], console: Any) -> None:

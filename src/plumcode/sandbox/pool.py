@@ -301,7 +301,7 @@ def _judge(test: Any, record: dict[str, Any] | None, atol: float) -> tuple[TestO
         output = values.decode(record.get("o"))
     except (ValueError, TypeError, AttributeError):
         return TestOutcome(FAIL, duration, "unreadable output"), None
-    if test.has_expected and not values.outputs_match(output, test.expected, atol, test.oracle):
+    if test.has_expected and not values.outputs_match(output, test.expected, atol, test.oracle, test.inputs):
         return TestOutcome(FAIL, duration, f"wrong output: {_short(output)}"), output
     return TestOutcome(PASS, duration), output
 

@@ -114,12 +114,16 @@ def decode(data: Any) -> Any:
     raise ValueError(f"unknown tag {tag!r}")
 
 
-def outputs_match(out: Any, expected: Any, atol: float = 0.0, oracle: str = "exact") -> bool:
+def outputs_match(
+    out: Any, expected: Any, atol: float = 0.0, oracle: str = "exact", inputs: Any = ()
+) -> bool:
     """Judge a decoded output against the expected one, as EvalPlus does.
 
     ``exact``: ``out == expected``; when that fails and the expectation is float-valued (or
     ``atol`` is set), same type, same length and ``allclose(rtol=1e-7, atol)`` with atol at least
-    1e-6 for floats. Both sides are plain data, so ``==`` here is Python's own.
+    1e-6 for floats. Both sides are plain data, so ``==`` here is Python's own. The other oracles
+    are EvalPlus's per-task rules (``records.TestCase``); ``poly_root`` and the alternative-
+    solution ones also look at the test's ``inputs``.
     """
     if oracle == "always":
         return True
@@ -127,15 +131,45 @@ def outputs_match(out: Any, expected: Any, atol: float = 0.0, oracle: str = "exa
         return _safe(lambda: set(out) == set(expected))
     if oracle == "not_none":
         return out == expected if isinstance(out, bool) else expected == (out is not None)
+    if oracle == "poly_root":  # HumanEval/32: any root will do
+        return _safe(lambda: abs(_poly(inputs[0], out)) <= atol)
     if out == expected:
         return True
     if oracle == "exact_or_zero" and out == 0:
+        return True
+    if oracle in _ALTERNATIVES and _safe(lambda: _ALTERNATIVES[oracle](out, inputs, atol)):
         return True
     if atol == 0 and _is_floats(expected):
         atol = 1e-6
     if atol == 0 or type(out) is not type(expected):
         return False
     return _safe(lambda: _allclose(out, expected, atol))
+
+
+# EvalPlus 0.3.1's "special oracles" (evalplus/eval/_special_oracle.py): a second reading of
+# the problem statement whose answers also count. They run here, outside the sandbox, on the
+# benchmark's own inputs and a plain-data output.
+def _poly(xs: list[float], x: float) -> float:
+    return sum(coeff * math.pow(x, i) for i, coeff in enumerate(xs))
+
+
+def _surface_area(base_edge: float, height: float) -> int:
+    """Mbpp/581 read with "height" as the pyramid's perpendicular height."""
+    slant_height = math.sqrt((base_edge / 2) ** 2 + height**2)
+    return round(base_edge**2 + 4 * (base_edge * slant_height) / 2)
+
+
+def _digit_distance(num1: int, num2: int) -> int:
+    """Mbpp/558 with the shorter number padded with leading zeros."""
+    a, b = str(num1), str(num2)
+    width = max(len(a), len(b))
+    return sum(abs(int(x) - int(y)) for x, y in zip(a.zfill(width), b.zfill(width), strict=True))
+
+
+_ALTERNATIVES: dict[str, Any] = {
+    "surface_area": lambda out, inputs, atol: abs(out - _surface_area(*inputs)) <= atol,
+    "digit_distance": lambda out, inputs, atol: out == _digit_distance(*inputs),
+}
 
 
 def _is_floats(x: Any) -> bool:
