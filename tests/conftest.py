@@ -1,11 +1,15 @@
-"""Shared fixtures: a tiny local causal LM (no hub access here) and the shared benchmark data."""
+"""Shared fixtures: a tiny local causal LM (no hub access here), the shared benchmark data and a
+sandbox per test module."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from plumcode.sandbox import Sandbox, SandboxConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,3 +105,10 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared benchmark data not found at {path} (set PLUMCODE_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """Two workers, default isolation, shared by the tests of one module."""
+    with Sandbox(SandboxConfig(workers=2)) as box:
+        yield box

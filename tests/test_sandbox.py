@@ -26,12 +26,6 @@ def statuses(result) -> list[str]:
     return [o.status for o in result.outcomes]
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with Sandbox(SandboxConfig(workers=2)) as sb:
-        yield sb
-
-
 @pytest.mark.parametrize(
     "value",
     [0, -3, True, None, 1.5, float("inf"), "é", b"\x00\xff", (1, [2, {3: (4,)}]), {1, 2}, frozenset({"a"}), 2 - 1j, [], {}],

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from plumcode.sandbox import Sandbox, SandboxConfig
+from plumcode.sandbox import Sandbox
 from plumcode.testgen.recompute import call_inputs, recompute_expected
 from plumcode.testgen.validation import Candidate, validate
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(SandboxConfig(workers=2)) as box:
-        yield box
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from plumcode import records
-from plumcode.sandbox import JobResult, Sandbox, SandboxConfig
+from plumcode.sandbox import JobResult, Sandbox
 from plumcode.testgen.validation import (
     Candidate,
     _agree,
@@ -18,12 +16,6 @@ from plumcode.testgen.validation import (
     screen_tests,
     validate,
 )
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(SandboxConfig(workers=2)) as box:
-        yield box
 
 
 @pytest.mark.parametrize(

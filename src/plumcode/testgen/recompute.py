@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from plumcode.records import INFRA_ERROR, PASS, TestCase
-from plumcode.sandbox import Job, JobResult, Sandbox
-from plumcode.testgen.validation import Candidate, Rejection
+from plumcode.sandbox import JobResult, Sandbox
+from plumcode.testgen.validation import Candidate, Rejection, run_references
 
 
 @dataclass
@@ -74,32 +74,10 @@ def recompute_expected(
 ) -> list[Recomputed]:
     """Rewrite each candidate's equality tests with the winning references' outputs."""
     plans = [_plan(c) for c in candidates]
-    jobs: list[Job] = []
-    owners: list[tuple[int, int]] = []
-    for ci, (candidate, (calls, _)) in enumerate(zip(candidates, plans, strict=True)):
-        cases = [TestCase(kind="io", inputs=args) for _, args in calls]
-        for ri, program in enumerate(candidate.references if calls else []):
-            jobs.append(
-                Job(
-                    program=program,
-                    tests=cases,
-                    entry_point=candidate.entry_point,
-                    setup=candidate.setup,
-                    time_limits=[time_limit] * len(cases),
-                    load_time_limit=load_time_limit,
-                )
-            )
-            owners.append((ci, ri))
-    results: dict[tuple[int, int], JobResult] = {}
-    for index, result in sandbox.run(jobs):
-        results[owners[index]] = result
+    cases = [[TestCase(kind="io", inputs=args) for _, args in calls] for calls, _ in plans]
+    results = run_references(sandbox, candidates, cases, time_limit, load_time_limit)
     return [
-        _rewrite(
-            c,
-            calls,
-            others,
-            [results[(ci, ri)] for ri in range(len(c.references))] if calls else [],
-        )
+        _rewrite(c, calls, others, results[ci])
         for ci, (c, (calls, others)) in enumerate(zip(candidates, plans, strict=True))
     ]
 

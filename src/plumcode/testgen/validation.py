@@ -147,33 +147,43 @@ def validate(
 ) -> list[Validation]:
     """Screen, run and agree, for many problems at once (one sandbox batch keeps workers busy)."""
     screened = [screen_tests(c.tests, c.entry_point, bound_names(c.setup)) for c in candidates]
+    cases = [[TestCase(kind="assert", code=t) for t in tests] for tests, _ in screened]
+    results = run_references(sandbox, candidates, cases, time_limit, load_time_limit)
+    return [_agree(tests, rejected, results[ci]) for ci, (tests, rejected) in enumerate(screened)]
+
+
+def run_references(
+    sandbox: Sandbox,
+    candidates: Sequence[Candidate],
+    cases: Sequence[list[TestCase]],
+    time_limit: float,
+    load_time_limit: float,
+) -> list[list[JobResult]]:
+    """Run each candidate's tests (``cases[i]``) against each of its references, all candidates
+    in one sandbox batch; per candidate, one result per reference ([] when it has no tests)."""
     jobs: list[Job] = []
     owners: list[tuple[int, int]] = []  # (candidate, reference) per job
-    for ci, (candidate, (tests, _)) in enumerate(zip(candidates, screened, strict=True)):
-        if not tests:
-            continue
-        cases = [TestCase(kind="assert", code=t) for t in tests]
-        for ri, program in enumerate(candidate.references):
+    for ci, (candidate, tests) in enumerate(zip(candidates, cases, strict=True)):
+        for ri, program in enumerate(candidate.references if tests else []):
             jobs.append(
                 Job(
                     program=program,
-                    tests=cases,
+                    tests=tests,
                     entry_point=candidate.entry_point,
                     setup=candidate.setup,
-                    time_limits=[time_limit] * len(cases),
+                    time_limits=[time_limit] * len(tests),
                     load_time_limit=load_time_limit,
                 )
             )
             owners.append((ci, ri))
-    results: dict[tuple[int, int], JobResult] = {}
-    for index, result in sandbox.run(jobs):
-        results[owners[index]] = result
-    return [
-        _agree(
-            tests, rejected, [results[(ci, ri)] for ri in range(len(c.references))] if tests else []
-        )
-        for ci, (c, (tests, rejected)) in enumerate(zip(candidates, screened, strict=True))
+    results: list[list[JobResult | None]] = [
+        [None] * len(c.references) if tests else []
+        for c, tests in zip(candidates, cases, strict=True)
     ]
+    for index, result in sandbox.run(jobs):
+        ci, ri = owners[index]
+        results[ci][ri] = result
+    return results  # type: ignore[return-value]
 
 
 def dual_agreement(passed: Sequence[frozenset[int]]) -> tuple[list[int], frozenset[int]]:
