@@ -7,15 +7,38 @@ with Sandbox(SandboxConfig(workers=2)) as sandbox:
 ```
 See ``pool`` (dispatch and verdicts), ``worker`` (fork-per-job isolation), ``harness`` (what
 runs inside the child) and ``values`` (plain data across the boundary).
+
+Names load on first use: a worker imports ``plumcode.sandbox.worker`` and must not pull in the
+pool's modules, because every megabyte it holds makes each fork slower (~13 us per MB here).
 """
 
-from plumcode.sandbox.config import Job, JobResult, SandboxConfig
-from plumcode.sandbox.pool import Sandbox, namespace_available, resolve_isolation
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Job": "plumcode.sandbox.config",
+    "JobResult": "plumcode.sandbox.config",
+    "SandboxConfig": "plumcode.sandbox.config",
+    "Sandbox": "plumcode.sandbox.pool",
+    "namespace_available": "plumcode.sandbox.pool",
+    "resolve_isolation": "plumcode.sandbox.pool",
+}
+
+__all__ = ["Job", "JobResult", "Sandbox", "SandboxConfig", "active_isolation", "namespace_available"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'plumcode.sandbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
 
 
 def active_isolation(requested: str = "auto") -> str:
     """The isolation level a Sandbox would use for ``requested`` (raises if unavailable)."""
+    from plumcode.sandbox.pool import resolve_isolation
+
     return resolve_isolation(requested)
-
-
-__all__ = ["Job", "JobResult", "Sandbox", "SandboxConfig", "active_isolation", "namespace_available"]
