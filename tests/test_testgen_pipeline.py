@@ -192,6 +192,21 @@ def test_expected_values_from_the_reference_rescue_wrong_arithmetic(tmp_path: Pa
     assert stats["tests_rejected"] == {"constant": 1}
 
 
+@pytest.mark.parametrize("expected_values", ["tests", "reference"])
+def test_min_agreement_drops_split_votes(tmp_path: Path, expected_values: str) -> None:
+    instruction = Instruction("gen/max", "Return the largest element of a list.")
+    settings = {"n_references": 3, "temperature": 0.8, "expected_values": expected_values}
+    run(tmp_path / "two", ScriptedGenerator(SCRIPT), [instruction], min_agreement=2, **settings)
+    problem = load_problems_jsonl(tmp_path / "two" / "problems.jsonl")["gen/max"]
+    assert "max(xs)" in problem.reference
+    assert "assert biggest([7, 1]) == 7" in [t.code for t in problem.tests]
+    log = json.loads((tmp_path / "two" / "problems.log.jsonl").read_text())
+    assert (log["references"], log["agreeing"]) == (3, 2)
+
+    stats = run(tmp_path / "all", ScriptedGenerator(SCRIPT), [instruction], min_agreement=3, **settings)
+    assert stats["problems_kept"] == 0 and stats["problems_dropped"] == {"no_agreement": 1}
+
+
 def test_known_entry_point_is_kept_and_the_prompt_unchanged(tmp_path: Path) -> None:
     prompt = 'def count_vowels(text):\n    """Count the vowels (a, e, i, o, u) in text, ignoring case."""\n'
     instruction = Instruction("he/1", prompt, entry_point="count_vowels", prompt=prompt)
@@ -224,6 +239,8 @@ def test_solution_under_another_name_is_renamed_to_the_instructions_entry_point(
         {"n_references": 2, "temperature": 0.0},
         {"top_p": 0},
         {"expected_values": "model"},
+        {"min_agreement": 2},
+        {"min_agreement": 0},
     ],
 )
 def test_config_validation(bad: dict) -> None:

@@ -29,6 +29,10 @@ class TestGenConfig:
             and takes the expected values from running the references on them, clustered by
             output (``testgen.recompute``; for generators whose arithmetic cannot be trusted).
         min_tests: problems with fewer surviving tests are dropped.
+        min_agreement: problems whose winning group of references (same tests passed; with
+            ``expected_values="reference"``, same outputs) has fewer members are dropped
+            (``no_agreement``): with several sampled references, a unanimous group is far more
+            often right than a split vote (docs/testgen.md).
         time_limit: seconds per test when run against a reference.
         load_time_limit: seconds to load a reference program.
         chunk_size: problems per generation call and per sandbox batch (the log is written
@@ -45,6 +49,10 @@ class TestGenConfig:
     )
     n_tests: int = field(default=10, metadata={"help": "tests asked for per response"})
     min_tests: int = field(default=3, metadata={"help": "drop problems with fewer surviving tests"})
+    min_agreement: int = field(
+        default=1,
+        metadata={"help": "drop problems whose largest agreeing group has fewer references"},
+    )
     temperature: float = field(
         default=0.0, metadata={"help": "generator temperature (use > 0 with n_references > 1)"}
     )
@@ -87,6 +95,8 @@ class TestGenConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.min_tests < 0:
             raise ValueError("min_tests must not be negative")
+        if not 1 <= self.min_agreement <= self.n_references:
+            raise ValueError("min_agreement must be between 1 and n_references")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
         if self.n_references > 1 and self.temperature == 0:

@@ -96,7 +96,9 @@ def build_candidate(
     """References and pooled tests from a problem's responses, or ``(None, reason)``.
 
     The entry point is the instruction's own, or the one most responses settle on; a response
-    whose extracted program does not define it gives no reference (its tests still count).
+    whose extracted program does not define it gives no reference (its tests still count),
+    unless the instruction fixed the name and the response solved it under another one
+    (``_reference_and_tests``).
     """
     drafts = [parse_response(r) for r in responses]
     entry_point = instruction.entry_point or _majority_entry_point(drafts)
@@ -134,7 +136,7 @@ def _reference_and_tests(
         program = extract_code(response, entry_point)
         return (program if entry_point in defined_names(program) else None), draft.tests
     own = choose_entry_point(draft) if may_rename else None
-    if own is None or entry_point in draft.definitions:
+    if own is None:
         return None, draft.tests
     program = extract_code(response, own)
     if own not in defined_names(program):
@@ -148,11 +150,18 @@ def finish_problem(
     validation: Validation,
     config: TestGenConfig,
     templates: Templates,
+    references: int | None = None,
 ) -> dict[str, Any]:
-    """The log row for a validated candidate: kept with its problem, or dropped as too few tests."""
-    enough = validation.reference is not None and len(validation.tests) >= max(config.min_tests, 1)
+    """The log row for a validated candidate: kept with its problem, or dropped with a reason
+    (too few tests; too few references agreeing). ``references``: how many responses gave a
+    reference (default: the candidate's)."""
+    reason = None
+    if validation.reference is None or len(validation.tests) < max(config.min_tests, 1):
+        reason = "too_few_tests"
+    elif validation.group_size < config.min_agreement:
+        reason = "no_agreement"
     problem = None
-    if enough:
+    if reason is None:
         reference = candidate.references[validation.reference]  # type: ignore[index]
         problem = {
             "task_id": instruction.task_id,
@@ -172,9 +181,9 @@ def finish_problem(
     return _log_row(
         instruction,
         problem,
-        None if enough else "too_few_tests",
+        reason,
         validation.rejections,
-        references=len(candidate.references),
+        references=references if references is not None else len(candidate.references),
         agreeing=validation.group_size,
     )
 
@@ -268,7 +277,14 @@ def _process_batch(
         rows.append(
             None
             if validation.infra_error
-            else finish_problem(instruction, step.candidate, validation, config, templates)
+            else finish_problem(
+                instruction,
+                step.candidate,
+                validation,
+                config,
+                templates,
+                references=len(candidate.references),
+            )
         )
     return rows
 
