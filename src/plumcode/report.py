@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from plumcode.errors import PlumError
 from plumcode.jsonl import atomic_path, read_jsonl
@@ -23,6 +23,8 @@ from plumcode.loop import RunFolder, flatten
 from plumcode.preferences import STATS_FILE as PREFS_STATS_FILE
 from plumcode.records import INFRA_ERROR, PASS
 from plumcode.training import LOG_FILE as TRAIN_LOG_FILE
+
+T = TypeVar("T")
 
 # Training-log keys drawn as curves: the loss and what TRL's KTO/DPO trainers log as rewards.
 CURVE_PREFIXES = ("loss", "rewards/")
@@ -128,18 +130,21 @@ def draw_plots(data: RunData, out_dir: Path) -> list[tuple[str, Path | None]]:
         ("Training curves", _plot_training),
     ]
     return [
-        (title, _save_plot(draw, data, out_dir / f"{draw.__name__[6:]}.png"))
+        (title, save_plot(draw, data, out_dir / f"{draw.__name__[6:]}.png"))
         for title, draw in plots
     ]
 
 
-def _save_plot(draw: Callable[[Any, RunData], bool], data: RunData, path: Path) -> Path | None:
+def save_plot(draw: Callable[[Any, T], bool], data: T, path: Path) -> Path | None:
+    """Draw ``data`` on a fresh figure and write it to ``path`` as PNG; None if ``draw`` had
+    nothing to show."""
     # A bare Figure renders through Agg without pyplot: no global backend, no display needed.
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 4), layout="constrained")
     if not draw(fig, data):
         return None
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     return path

@@ -112,9 +112,12 @@ def compare_runs(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def plot_comparison(comparison: dict[str, Any], path: Path) -> None:
     """pass@1 per round, one colour per split, one line style per method (all from round 0)."""
-    from matplotlib.figure import Figure
+    from plumcode.report import save_plot
 
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    save_plot(_draw_comparison, comparison, path)
+
+
+def _draw_comparison(fig: Any, comparison: dict[str, Any]) -> bool:
     ax = fig.subplots()
     start = comparison["start"]
     for color, split in zip(("tab:orange", "tab:blue", "tab:green"), SPLITS, strict=True):
@@ -127,9 +130,7 @@ def plot_comparison(comparison: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("greedy pass@1 (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+    return True
 
 
 def print_comparison(comparison: dict[str, Any], console: Any) -> None:

@@ -150,11 +150,11 @@ def finish_problem(
     validation: Validation,
     config: TestGenConfig,
     templates: Templates,
-    references: int | None = None,
+    references: int,
 ) -> dict[str, Any]:
     """The log row for a validated candidate: kept with its problem, or dropped with a reason
     (too few tests; too few references agreeing). ``references``: how many responses gave a
-    reference (default: the candidate's)."""
+    reference (the validated candidate may hold only the agreeing ones)."""
     reason = None
     if validation.reference is None or len(validation.tests) < max(config.min_tests, 1):
         reason = "too_few_tests"
@@ -183,7 +183,7 @@ def finish_problem(
         problem,
         reason,
         validation.rejections,
-        references=references if references is not None else len(candidate.references),
+        references=references,
         agreeing=validation.group_size,
     )
 
@@ -261,7 +261,8 @@ def _process_batch(
         if config.expected_values == "reference"
         else [Recomputed(c) for c in candidates]
     )
-    validations = iter(validate(sandbox, [s.candidate for s in steps if s.candidate], **limits))
+    usable = [s.candidate for s in steps if s.candidate is not None]
+    validations = iter(validate(sandbox, usable, **limits))
     pending = iter(steps)
     rows: list[dict[str, Any] | None] = []
     for instruction, (candidate, reason) in zip(batch, built, strict=True):
@@ -269,7 +270,7 @@ def _process_batch(
             rows.append(_log_row(instruction, None, reason, []))
             continue
         step = next(pending)
-        if step.candidate is None:  # the sandbox failed while recomputing
+        if step.infra_error:  # the sandbox failed while recomputing
             rows.append(None)
             continue
         validation = next(validations)

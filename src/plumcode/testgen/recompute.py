@@ -32,12 +32,15 @@ from plumcode.testgen.validation import Candidate, Rejection, run_references
 
 @dataclass
 class Recomputed:
-    """A candidate with recomputed tests (None: no reference ran), the tests it lost, and whether
-    the sandbox failed (then nothing here says anything about the tests)."""
+    """A candidate with recomputed tests and the tests it lost; no candidate when the sandbox
+    failed (then nothing here says anything about the tests)."""
 
     candidate: Candidate | None
     rejections: list[Rejection] = field(default_factory=list)
-    infra_error: bool = False
+
+    @property
+    def infra_error(self) -> bool:
+        return self.candidate is None
 
 
 def call_inputs(test: str, entry_point: str) -> tuple[str, list[Any]] | None:
@@ -104,7 +107,7 @@ def _rewrite(
     if not results:
         return Recomputed(candidate)  # nothing to recompute: validate the tests as written
     if any(o.status == INFRA_ERROR for r in results for o in r.outcomes):
-        return Recomputed(None, infra_error=True)
+        return Recomputed(None)
     members = _largest_cluster(results)
     winner = results[members[0]]
     tests: list[str] = []
