@@ -2,6 +2,7 @@
 
     nice -n 5 python scripts/train_demo_models.py                     # writes src/plumcode/demo/models/
     python scripts/train_demo_models.py --out /tmp/models --policy-steps 50 --testgen-steps 50   # smoke run
+    python scripts/train_demo_models.py --out /tmp/models --only policy --policy-seed 1         # another policy
 
 1. Draw training problems from ``plumcode.demo.family`` (seed 0): the policy sees reference
    programs of ``seen`` compositions only; the test generator sees ``seen`` and
@@ -59,6 +60,7 @@ class Recipe:
     warmup_steps: int = 100
     examples: int = 20000
     init_from: str | None = None  # start from this already trained model (a sibling folder)
+    seed: int = SEED  # weight initialisation and batch order (the problems are drawn with SEED)
 
 
 POLICY = Recipe(steps=400, examples=20000)
@@ -70,8 +72,8 @@ TESTGEN_N_TESTS = 6
 VOCAB_SIZE = 1024
 
 
-def policy_corpus(family: ProblemFamily, count: int, exclude: set[str]) -> list[tuple[str, str]]:
-    problems = family.sample_problems("seen", "policy", count, exclude=exclude, distinct=False)
+def policy_corpus(family: ProblemFamily, count: int, exclude: set[str], phrasings: int | None) -> list[tuple[str, str]]:
+    problems = family.sample_problems("seen", "policy", count, exclude=exclude, distinct=False, phrasings=phrasings)
     return [corpus.policy_example(p) for p in problems]
 
 
@@ -137,7 +139,7 @@ class RightPadCollator:
 
 def train_model(name: str, recipe: Recipe, rows: list[dict[str, list[int]]],
                 tokenizer: PreTrainedTokenizerFast, out: Path, scratch: Path) -> dict[str, float]:
-    torch.manual_seed(SEED)
+    torch.manual_seed(recipe.seed)
     if recipe.init_from:
         model = LlamaForCausalLM.from_pretrained(out.parent / recipe.init_from, dtype=torch.float32)
     else:
@@ -153,8 +155,8 @@ def train_model(name: str, recipe: Recipe, rows: list[dict[str, list[int]]],
         bf16=True,  # bf16 autocast: 2x faster than float32 on this CPU (AMX); weights stay float32
         use_cpu=True,
         train_sampling_strategy="group_by_length",  # similar lengths share a batch: little padding
-        seed=SEED,
-        data_seed=SEED,
+        seed=recipe.seed,
+        data_seed=recipe.seed,
         logging_steps=50,
         save_strategy="no",
         report_to="none",
@@ -205,6 +207,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=MODELS_DIR, help="folder for policy/ and testgen/")
     parser.add_argument("--policy-steps", type=int, default=POLICY.steps)
     parser.add_argument("--testgen-steps", type=int, default=TESTGEN.steps)
+    parser.add_argument("--policy-examples", type=int, default=POLICY.examples, help="training problems drawn for the policy")
+    parser.add_argument("--testgen-examples", type=int, default=TESTGEN.examples, help="... and for the generator")
+    parser.add_argument("--policy-seed", type=int, default=POLICY.seed, help="the policy's initialisation and batch order")
+    parser.add_argument("--policy-phrasings", type=int, default=0,
+                        help="only the first N wordings of each step in the policy's corpus (0: all; docs/demo.md)")
     parser.add_argument("--only", choices=["policy", "testgen"], help="train one model only")
     # One thread: on a busy 2-core machine two OpenMP threads spin at barriers whenever one is
     # descheduled (measured 6x slower than one thread). The shipped models used one thread.
@@ -213,15 +220,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     random.seed(SEED)
-    policy = Recipe(**{**asdict(POLICY), "steps": args.policy_steps})
-    testgen = Recipe(**{**asdict(TESTGEN), "steps": args.testgen_steps})
+    policy = Recipe(**{**asdict(POLICY), "steps": args.policy_steps, "seed": args.policy_seed,
+                       "examples": args.policy_examples})
+    testgen = Recipe(**{**asdict(TESTGEN), "steps": args.testgen_steps, "examples": args.testgen_examples})
 
     family = ProblemFamily(FamilyConfig(seed=SEED))
     exclude = held_out_bodies(family, EVAL_PER_SPLIT, INSTRUCTIONS)
-    policy_examples = policy_corpus(family, policy.examples, exclude)
+    policy_examples = policy_corpus(family, policy.examples, exclude, args.policy_phrasings or None)
     testgen_examples = testgen_corpus(family, testgen.examples, exclude)
     tokenizer = train_tokenizer([p + c for p, c in policy_examples + testgen_examples])
-    report: dict[str, object] = {"vocab_size": len(tokenizer)}
+    report: dict[str, object] = {"vocab_size": len(tokenizer), "policy_phrasings": args.policy_phrasings or "all"}
     scratch = Path(tempfile.mkdtemp(prefix="plum-demo-train-"))  # Trainer's output_dir; nothing kept
     for name, recipe, examples in (("policy", policy, policy_examples), ("testgen", testgen, testgen_examples)):
         if args.only and args.only != name:

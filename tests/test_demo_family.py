@@ -9,7 +9,15 @@ import random
 
 import pytest
 
-from plumcode.demo.family import KINDS, SPLITS, FamilyConfig, ProblemFamily, composition_pairs
+from plumcode.demo.family import (
+    KINDS,
+    LIST_INTROS,
+    SPLITS,
+    STRING_INTROS,
+    FamilyConfig,
+    ProblemFamily,
+    composition_pairs,
+)
 from plumcode.demo.sets import eval_problems, instruction_problems, write_problems
 from plumcode.errors import PlumError
 from plumcode.jsonl import read_jsonl
@@ -62,6 +70,20 @@ def test_problems_are_phrased_and_named_in_several_ways(family: ProblemFamily) -
     names = {p.entry_point for p in problems}
     assert {"solve", "f"} & names and any("_" in n for n in names)
     assert not {n for n in names if hasattr(builtins, n)}
+
+
+def test_phrasings_limit_the_wordings_but_not_the_problems(family: ProblemFamily) -> None:
+    rng = random.Random(0)
+    steps = {s for _, i in family.sample_with_instances("seen", "train", 100, distinct=False) for s in i.steps}
+    assert len({s.kind for s in steps}) > 20
+    for step in steps:
+        assert {step.phrase(rng, 1) for _ in range(20)} == {step.spec.phrasings[0].format(**dict(step.params))}
+    narrow = family.sample_problems("seen", "train", 200, distinct=False, phrasings=1)
+    wide = family.sample_problems("seen", "train", 200, distinct=False)
+    openings = (LIST_INTROS[0], STRING_INTROS[0], "Return ")
+    assert all(p.prompt.split('"""')[1].startswith(openings) for p in narrow)
+    assert not all(p.prompt.split('"""')[1].startswith(openings) for p in wide)
+    assert [p.metadata["body"] for p in narrow] == [p.metadata["body"] for p in wide]
 
 
 def test_eval_sets_and_instructions_are_disjoint_instances(family: ProblemFamily) -> None:

@@ -157,8 +157,8 @@ class Step:
     def code(self) -> str:
         return self.spec.code.format(**dict(self.params))
 
-    def phrase(self, rng: random.Random) -> str:
-        return rng.choice(self.spec.phrasings).format(**dict(self.params))
+    def phrase(self, rng: random.Random, phrasings: int | None = None) -> str:
+        return rng.choice(self.spec.phrasings[:phrasings]).format(**dict(self.params))
 
 
 @dataclass(frozen=True)
@@ -265,11 +265,14 @@ class ProblemFamily:
         while True:
             yield bind(rng.choice(groups[rng.choice(keys)]), rng)
 
-    def problem(self, instance: Instance, task_id: str, rng: random.Random) -> Problem:
-        """Phrase an instance, name its function and attach tests computed with the reference."""
+    def problem(self, instance: Instance, task_id: str, rng: random.Random, phrasings: int | None = None) -> Problem:
+        """Phrase an instance, name its function and attach tests computed with the reference.
+
+        ``phrasings`` limits each step (and the opening) to its first that many wordings.
+        """
         name = _function_name(instance, rng)
         arg = "xs" if instance.domain == "list" else "s"
-        prompt = f'def {name}({arg}):\n    """{_describe(instance, rng)}"""\n'
+        prompt = f'def {name}({arg}):\n    """{_describe(instance, rng, phrasings)}"""\n'
         reference = prompt + instance.body()
         inputs = _test_inputs(instance, rng, self.config.tests_per_problem)
         func = load_entry_point(reference, name)
@@ -289,14 +292,19 @@ class ProblemFamily:
         )
 
     def sample_problems(self, split: str, stream: str, count: int, *, exclude: set[str] = frozenset(),
-                        distinct: bool = True) -> list[Problem]:
+                        distinct: bool = True, phrasings: int | None = None) -> list[Problem]:
         """``count`` problems of ``split``, none with a reference body in ``exclude``; with
         ``distinct`` no two share a body (evaluation sets), else bodies repeat with new phrasings
-        (training data)."""
-        return [p for p, _ in self.sample_with_instances(split, stream, count, exclude=exclude, distinct=distinct)]
+        (training data). ``phrasings`` limits the wordings (see ``problem``)."""
+        return [
+            p
+            for p, _ in self.sample_with_instances(
+                split, stream, count, exclude=exclude, distinct=distinct, phrasings=phrasings
+            )
+        ]
 
     def sample_with_instances(self, split: str, stream: str, count: int, *, exclude: set[str] = frozenset(),
-                              distinct: bool = True) -> list[tuple[Problem, Instance]]:
+                              distinct: bool = True, phrasings: int | None = None) -> list[tuple[Problem, Instance]]:
         rng = random.Random(f"phrasing:{self.config.seed}:{split}:{stream}")
         skip = set(exclude)
         out: list[tuple[Problem, Instance]] = []
@@ -308,7 +316,7 @@ class ProblemFamily:
                 continue
             if distinct:
                 skip.add(body)
-            out.append((self.problem(instance, f"demo/{split}/{stream}/{len(out)}", rng), instance))
+            out.append((self.problem(instance, f"demo/{split}/{stream}/{len(out)}", rng, phrasings), instance))
         raise AssertionError("unreachable: instance streams are endless")
 
 
@@ -350,28 +358,28 @@ def _bind_step(kind: str, rng: random.Random) -> Step:
     return Step(kind, (("k", rng.choice(spec.constants)),))
 
 
-def _describe(instance: Instance, rng: random.Random) -> str:
+def _describe(instance: Instance, rng: random.Random, phrasings: int | None = None) -> str:
     """The docstring: a sentence made of one phrasing per step."""
     if instance.domain == "list":
-        intro = rng.choice(LIST_INTROS)
+        intro = rng.choice(LIST_INTROS[:phrasings])
         nested = instance.middle is None and instance.conditions and instance.final.spec.noun
         if nested and rng.random() < 0.5:
             # "Return the sum of the numbers in xs that are even and greater than 3."
-            return f"Return {instance.final.spec.noun} the numbers in xs that are {_conditions_phrase(instance, rng)}."
-        clauses = [f"keep the numbers that are {_conditions_phrase(instance, rng)}"] if instance.conditions else []
+            return f"Return {instance.final.spec.noun} the numbers in xs that are {_conditions_phrase(instance, rng, phrasings)}."
+        clauses = [f"keep the numbers that are {_conditions_phrase(instance, rng, phrasings)}"] if instance.conditions else []
     else:
-        intro = rng.choice(STRING_INTROS)
-        clauses = [instance.conditions[0].phrase(rng)] if instance.conditions else []
+        intro = rng.choice(STRING_INTROS[:phrasings])
+        clauses = [instance.conditions[0].phrase(rng, phrasings)] if instance.conditions else []
     if instance.middle is not None:
-        clauses.append(instance.middle.phrase(rng))
-    clauses.append(instance.final.phrase(rng))
+        clauses.append(instance.middle.phrase(rng, phrasings))
+    clauses.append(instance.final.phrase(rng, phrasings))
     sentence = ", then ".join(clauses[:-1]) + ", and " + clauses[-1] if len(clauses) > 2 else " and ".join(clauses)
     text = intro + sentence + "."
     return text[0].upper() + text[1:]
 
 
-def _conditions_phrase(instance: Instance, rng: random.Random) -> str:
-    return f" {instance.joiner} ".join(s.phrase(rng) for s in instance.conditions)
+def _conditions_phrase(instance: Instance, rng: random.Random, phrasings: int | None = None) -> str:
+    return f" {instance.joiner} ".join(s.phrase(rng, phrasings) for s in instance.conditions)
 
 
 def _function_name(instance: Instance, rng: random.Random) -> str:
