@@ -39,7 +39,7 @@ from transformers import (
 )
 
 from plumcode.demo import MODELS_DIR, corpus
-from plumcode.demo.family import FamilyConfig, ProblemFamily, load_entry_point
+from plumcode.demo.family import FamilyConfig, ProblemFamily, Style, load_entry_point
 from plumcode.demo.sets import EVAL_PER_SPLIT, INSTRUCTIONS, held_out_bodies
 
 SEED = 0
@@ -72,8 +72,8 @@ TESTGEN_N_TESTS = 6
 VOCAB_SIZE = 1024
 
 
-def policy_corpus(family: ProblemFamily, count: int, exclude: set[str], phrasings: int | None) -> list[tuple[str, str]]:
-    problems = family.sample_problems("seen", "policy", count, exclude=exclude, distinct=False, phrasings=phrasings)
+def policy_corpus(family: ProblemFamily, count: int, exclude: set[str], style: Style) -> list[tuple[str, str]]:
+    problems = family.sample_problems("seen", "policy", count, exclude=exclude, distinct=False, style=style)
     return [corpus.policy_example(p) for p in problems]
 
 
@@ -212,6 +212,8 @@ def main() -> None:
     parser.add_argument("--policy-seed", type=int, default=POLICY.seed, help="the policy's initialisation and batch order")
     parser.add_argument("--policy-phrasings", type=int, default=0,
                         help="only the first N wordings of each step in the policy's corpus (0: all; docs/demo.md)")
+    parser.add_argument("--policy-name-words", type=int, default=2,
+                        help="step words in the descriptive function names of the policy's corpus")
     parser.add_argument("--only", choices=["policy", "testgen"], help="train one model only")
     # One thread: on a busy 2-core machine two OpenMP threads spin at barriers whenever one is
     # descheduled (measured 6x slower than one thread). The shipped models used one thread.
@@ -226,10 +228,11 @@ def main() -> None:
 
     family = ProblemFamily(FamilyConfig(seed=SEED))
     exclude = held_out_bodies(family, EVAL_PER_SPLIT, INSTRUCTIONS)
-    policy_examples = policy_corpus(family, policy.examples, exclude, args.policy_phrasings or None)
+    policy_style = Style(phrasings=args.policy_phrasings or None, name_words=args.policy_name_words)
+    policy_examples = policy_corpus(family, policy.examples, exclude, policy_style)
     testgen_examples = testgen_corpus(family, testgen.examples, exclude)
     tokenizer = train_tokenizer([p + c for p, c in policy_examples + testgen_examples])
-    report: dict[str, object] = {"vocab_size": len(tokenizer), "policy_phrasings": args.policy_phrasings or "all"}
+    report: dict[str, object] = {"vocab_size": len(tokenizer), "policy_style": asdict(policy_style)}
     scratch = Path(tempfile.mkdtemp(prefix="plum-demo-train-"))  # Trainer's output_dir; nothing kept
     for name, recipe, examples in (("policy", policy, policy_examples), ("testgen", testgen, testgen_examples)):
         if args.only and args.only != name:

@@ -10,12 +10,14 @@ import random
 import pytest
 
 from plumcode.demo.family import (
+    GENERIC_NAMES,
     KINDS,
     LIST_INTROS,
     SPLITS,
     STRING_INTROS,
     FamilyConfig,
     ProblemFamily,
+    Style,
     composition_pairs,
 )
 from plumcode.demo.sets import eval_problems, instruction_problems, write_problems
@@ -78,12 +80,21 @@ def test_phrasings_limit_the_wordings_but_not_the_problems(family: ProblemFamily
     assert len({s.kind for s in steps}) > 20
     for step in steps:
         assert {step.phrase(rng, 1) for _ in range(20)} == {step.spec.phrasings[0].format(**dict(step.params))}
-    narrow = family.sample_problems("seen", "train", 200, distinct=False, phrasings=1)
+    narrow = family.sample_problems("seen", "train", 200, distinct=False, style=Style(phrasings=1))
     wide = family.sample_problems("seen", "train", 200, distinct=False)
     openings = (LIST_INTROS[0], STRING_INTROS[0], "Return ")
     assert all(p.prompt.split('"""')[1].startswith(openings) for p in narrow)
     assert not all(p.prompt.split('"""')[1].startswith(openings) for p in wide)
     assert [p.metadata["body"] for p in narrow] == [p.metadata["body"] for p in wide]
+
+
+def test_name_words_set_the_length_of_descriptive_names(family: ProblemFamily) -> None:
+    def word_counts(style: Style) -> set[int]:
+        problems = family.sample_problems("seen", "train", 200, distinct=False, style=style)
+        return {len(p.entry_point.split("_")) for p in problems if p.entry_point not in GENERIC_NAMES}
+
+    assert word_counts(Style()) == {2}
+    assert word_counts(Style(name_words=3)) == {2, 3}  # two-step problems have only two words
 
 
 def test_eval_sets_and_instructions_are_disjoint_instances(family: ProblemFamily) -> None:

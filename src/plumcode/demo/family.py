@@ -162,6 +162,19 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Style:
+    """How problems are worded: the first ``phrasings`` wordings of each step and opening (None:
+    all), descriptive function names of up to ``name_words`` step words. The demo's sets use the
+    default; the training script can pretrain the policy on another style (docs/demo.md)."""
+
+    phrasings: int | None = None
+    name_words: int = 2
+
+
+DEFAULT_STYLE = Style()
+
+
+@dataclass(frozen=True)
 class Instance:
     """One problem before phrasing: its domain, steps (conditions, map/transform, final) and joiner."""
 
@@ -265,14 +278,11 @@ class ProblemFamily:
         while True:
             yield bind(rng.choice(groups[rng.choice(keys)]), rng)
 
-    def problem(self, instance: Instance, task_id: str, rng: random.Random, phrasings: int | None = None) -> Problem:
-        """Phrase an instance, name its function and attach tests computed with the reference.
-
-        ``phrasings`` limits each step (and the opening) to its first that many wordings.
-        """
-        name = _function_name(instance, rng)
+    def problem(self, instance: Instance, task_id: str, rng: random.Random, style: Style = DEFAULT_STYLE) -> Problem:
+        """Phrase an instance in ``style``, name its function and attach tests computed with the reference."""
+        name = _function_name(instance, rng, style.name_words)
         arg = "xs" if instance.domain == "list" else "s"
-        prompt = f'def {name}({arg}):\n    """{_describe(instance, rng, phrasings)}"""\n'
+        prompt = f'def {name}({arg}):\n    """{_describe(instance, rng, style.phrasings)}"""\n'
         reference = prompt + instance.body()
         inputs = _test_inputs(instance, rng, self.config.tests_per_problem)
         func = load_entry_point(reference, name)
@@ -292,19 +302,17 @@ class ProblemFamily:
         )
 
     def sample_problems(self, split: str, stream: str, count: int, *, exclude: set[str] = frozenset(),
-                        distinct: bool = True, phrasings: int | None = None) -> list[Problem]:
+                        distinct: bool = True, style: Style = DEFAULT_STYLE) -> list[Problem]:
         """``count`` problems of ``split``, none with a reference body in ``exclude``; with
         ``distinct`` no two share a body (evaluation sets), else bodies repeat with new phrasings
-        (training data). ``phrasings`` limits the wordings (see ``problem``)."""
+        (training data)."""
         return [
             p
-            for p, _ in self.sample_with_instances(
-                split, stream, count, exclude=exclude, distinct=distinct, phrasings=phrasings
-            )
+            for p, _ in self.sample_with_instances(split, stream, count, exclude=exclude, distinct=distinct, style=style)
         ]
 
     def sample_with_instances(self, split: str, stream: str, count: int, *, exclude: set[str] = frozenset(),
-                              distinct: bool = True, phrasings: int | None = None) -> list[tuple[Problem, Instance]]:
+                              distinct: bool = True, style: Style = DEFAULT_STYLE) -> list[tuple[Problem, Instance]]:
         rng = random.Random(f"phrasing:{self.config.seed}:{split}:{stream}")
         skip = set(exclude)
         out: list[tuple[Problem, Instance]] = []
@@ -316,7 +324,7 @@ class ProblemFamily:
                 continue
             if distinct:
                 skip.add(body)
-            out.append((self.problem(instance, f"demo/{split}/{stream}/{len(out)}", rng, phrasings), instance))
+            out.append((self.problem(instance, f"demo/{split}/{stream}/{len(out)}", rng, style), instance))
         raise AssertionError("unreachable: instance streams are endless")
 
 
@@ -382,14 +390,18 @@ def _conditions_phrase(instance: Instance, rng: random.Random, phrasings: int | 
     return f" {instance.joiner} ".join(s.phrase(rng, phrasings) for s in instance.conditions)
 
 
-def _function_name(instance: Instance, rng: random.Random) -> str:
-    """A generic name, or a descriptive one: the final step's word and the first step's
-    (``sum_even``). Two words, never one, so it never shadows a builtin such as ``sum``; no
-    more, because small models miscopy long names (the test generator must repeat it)."""
+def _function_name(instance: Instance, rng: random.Random, words: int = 2) -> str:
+    """A generic name, or a descriptive one: the final step's word and the first steps' words
+    (``sum_even``). Two words by default: never one, so it never shadows a builtin such as
+    ``sum``; no more, because small models miscopy long names (the test generator must repeat it)."""
     if rng.random() < 0.5:
         return rng.choice(GENERIC_NAMES)
     final, first = instance.final.spec.short, instance.steps[0].spec.short
-    return f"{final}_{first}" if final != first else f"{final}_{instance.domain}"
+    parts = [final, first if first != final else instance.domain]
+    for step in instance.steps[1:-1]:
+        if len(parts) < words and step.spec.short not in parts:
+            parts.append(step.spec.short)
+    return "_".join(parts)
 
 
 def _test_inputs(instance: Instance, rng: random.Random, count: int) -> list[Any]:
