@@ -72,9 +72,14 @@ TESTGEN_N_TESTS = 6
 VOCAB_SIZE = 1024
 
 
-def policy_corpus(family: ProblemFamily, count: int, exclude: set[str], style: Style) -> list[tuple[str, str]]:
-    problems = family.sample_problems("seen", "policy", count, exclude=exclude, distinct=False, style=style)
-    return [corpus.policy_example(p) for p in problems]
+def policy_corpus(family: ProblemFamily, count: int, exclude: set[str], style: Style,
+                  bug_rate: float = 0.0) -> list[tuple[str, str]]:
+    """Prompts and reference bodies of ``seen`` compositions; with ``bug_rate``, steps that have a
+    common bug (``corpus.COMMON_BUGS``) are written with it that often."""
+    pairs = family.sample_with_instances("seen", "policy", count, exclude=exclude, distinct=False, style=style)
+    rng = random.Random(f"bugs:{SEED}")
+    return [(p.prompt, corpus.with_common_bugs(i, bug_rate, rng).body()) if bug_rate else corpus.policy_example(p)
+            for p, i in pairs]
 
 
 def testgen_corpus(family: ProblemFamily, count: int, exclude: set[str]) -> list[tuple[str, str]]:
@@ -212,6 +217,10 @@ def main() -> None:
     parser.add_argument("--policy-seed", type=int, default=POLICY.seed, help="the policy's initialisation and batch order")
     parser.add_argument("--policy-phrasings", type=int, default=0,
                         help="only the first N wordings of each step in the policy's corpus (0: all; docs/demo.md)")
+    parser.add_argument("--policy-rare-share", type=float, default=0.0,
+                        help="with --policy-phrasings: how often the other wordings appear (0: never)")
+    parser.add_argument("--policy-bug-rate", type=float, default=0.0,
+                        help="share of the policy's programs written with a common bug, per step that has one")
     parser.add_argument("--policy-name-words", type=int, default=2,
                         help="step words in the descriptive function names of the policy's corpus")
     parser.add_argument("--only", choices=["policy", "testgen"], help="train one model only")
@@ -228,11 +237,13 @@ def main() -> None:
 
     family = ProblemFamily(FamilyConfig(seed=SEED))
     exclude = held_out_bodies(family, EVAL_PER_SPLIT, INSTRUCTIONS)
-    policy_style = Style(phrasings=args.policy_phrasings or None, name_words=args.policy_name_words)
-    policy_examples = policy_corpus(family, policy.examples, exclude, policy_style)
+    policy_style = Style(phrasings=args.policy_phrasings or None, rare_share=args.policy_rare_share,
+                         name_words=args.policy_name_words)
+    policy_examples = policy_corpus(family, policy.examples, exclude, policy_style, args.policy_bug_rate)
     testgen_examples = testgen_corpus(family, testgen.examples, exclude)
     tokenizer = train_tokenizer([p + c for p, c in policy_examples + testgen_examples])
-    report: dict[str, object] = {"vocab_size": len(tokenizer), "policy_style": asdict(policy_style)}
+    report: dict[str, object] = {"vocab_size": len(tokenizer), "policy_style": asdict(policy_style),
+                                "policy_bug_rate": args.policy_bug_rate}
     scratch = Path(tempfile.mkdtemp(prefix="plum-demo-train-"))  # Trainer's output_dir; nothing kept
     for name, recipe, examples in (("policy", policy, policy_examples), ("testgen", testgen, testgen_examples)):
         if args.only and args.only != name:

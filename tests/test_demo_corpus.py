@@ -8,8 +8,15 @@ import random
 
 import pytest
 
-from plumcode.demo.corpus import generator_example, generator_prompt, policy_example, probing_inputs
-from plumcode.demo.family import ProblemFamily, bind, load_entry_point
+from plumcode.demo.corpus import (
+    COMMON_BUGS,
+    generator_example,
+    generator_prompt,
+    policy_example,
+    probing_inputs,
+    with_common_bugs,
+)
+from plumcode.demo.family import KINDS, ProblemFamily, bind, load_entry_point
 from plumcode.extraction import extract_code
 from plumcode.instructions import Instruction
 from plumcode.sandbox import Sandbox, SandboxConfig
@@ -67,3 +74,28 @@ def test_probing_inputs_use_the_problems_constants() -> None:
     for instance in (bind(c, rng) for c in [("list.gt", "list.sum"), ("str.nochar", "str.length")]):
         constant = instance.steps[0].params[0][1]
         assert any(str(constant) in repr(x) for x in probing_inputs(instance)[4:])
+
+
+def _outcome(func, x):
+    try:
+        return func(x)
+    except Exception as exc:  # noqa: BLE001 - a crash is an outcome the tests tell apart
+        return type(exc)
+
+
+@pytest.mark.parametrize("kind", sorted(COMMON_BUGS))
+def test_common_bugs_are_caught_by_the_generators_inputs(kind: str) -> None:
+    """Each bug changes the program, and the generator's probing inputs (what the loop's tests
+    run) tell the buggy version from the right one: so the loop can learn which is which."""
+    domain = kind.split(".")[0]
+    other = {"list": ("list.negate", "list.sum"), "str": ("str.reverse", "str.string")}[domain]
+    composition = (other[0], kind) if KINDS[kind].slot == "final" else (kind, other[1])
+    rng = random.Random(0)
+    for instance in (bind(composition, rng) for _ in range(5)):
+        buggy = with_common_bugs(instance, 1.0, rng)
+        assert buggy.body() != instance.body()
+        assert with_common_bugs(instance, 0.0, rng).body() == instance.body()
+        arg = "xs" if domain == "list" else "s"
+        right = load_entry_point(f"def f({arg}):\n{instance.body()}", "f")
+        wrong = load_entry_point(f"def f({arg}):\n{buggy.body()}", "f")
+        assert any(_outcome(right, x) != _outcome(wrong, x) for x in probing_inputs(instance))

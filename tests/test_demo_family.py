@@ -79,13 +79,22 @@ def test_phrasings_limit_the_wordings_but_not_the_problems(family: ProblemFamily
     steps = {s for _, i in family.sample_with_instances("seen", "train", 100, distinct=False) for s in i.steps}
     assert len({s.kind for s in steps}) > 20
     for step in steps:
-        assert {step.phrase(rng, 1) for _ in range(20)} == {step.spec.phrasings[0].format(**dict(step.params))}
+        assert {step.phrase(rng, Style(phrasings=1)) for _ in range(20)} == {step.spec.phrasings[0].format(**dict(step.params))}
     narrow = family.sample_problems("seen", "train", 200, distinct=False, style=Style(phrasings=1))
     wide = family.sample_problems("seen", "train", 200, distinct=False)
     openings = (LIST_INTROS[0], STRING_INTROS[0], "Return ")
     assert all(p.prompt.split('"""')[1].startswith(openings) for p in narrow)
     assert not all(p.prompt.split('"""')[1].startswith(openings) for p in wide)
     assert [p.metadata["body"] for p in narrow] == [p.metadata["body"] for p in wide]
+
+
+def test_rare_share_sets_how_often_the_other_wordings_appear() -> None:
+    rng = random.Random(0)
+    options = ("first", "second", "third")
+    draws = [Style(phrasings=1, rare_share=0.2).choose(options, rng) for _ in range(2000)]
+    assert 0.17 < sum(d != "first" for d in draws) / len(draws) < 0.23
+    assert {d for d in draws if d != "first"} == {"second", "third"}
+    assert {Style(phrasings=1).choose(options, rng) for _ in range(200)} == {"first"}
 
 
 def test_name_words_set_the_length_of_descriptive_names(family: ProblemFamily) -> None:

@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from pathlib import Path
 from typing import Any
 
-from plumcode.demo.family import Instance
+from plumcode.demo.family import Instance, Step
 from plumcode.instructions import Instruction
 from plumcode.records import Problem
 
@@ -23,9 +25,43 @@ _LIST_INPUTS = ([], [1, 2, 3, 4, 5, 6], [-5, -2, 0, 3, 8, 9], [7, 7, 10, -3, 12,
 _STRING_INPUTS = ("", "Hello World", "abc 123 XYZ", "Programming is FUN 42")
 
 
+# Bugs that human and model code commonly has, for steps of the family: each is right on most
+# inputs and wrong on some (an empty input, an odd number, a value equal to the constant, a
+# space). The training script can write a share of the policy's programs with them, as code
+# gathered from the web carries bugs; only running tests tells the two versions apart.
+COMMON_BUGS = {
+    "list.ge": "x > {k}",
+    "list.le": "x < {k}",
+    "list.halve": "x / 2",
+    "list.max": "max(ys)",
+    "list.min": "min(ys)",
+    "list.first": "ys[0]",
+    "list.last": "ys[-1]",
+    "str.consonants": 'c not in "aeiouAEIOU"',
+    "str.double": "t * 2",
+    "str.sortchars": "sorted(t)",
+    "str.firstchar": "t[0]",
+}
+
+
 def policy_example(problem: Problem) -> tuple[str, str]:
     body = problem.reference[len(problem.prompt) :] if problem.reference else ""
     return problem.prompt, body
+
+
+def with_common_bugs(instance: Instance, rate: float, rng: random.Random) -> Instance:
+    """``instance`` with each step that has a common bug written with it, with probability ``rate``."""
+
+    def maybe_bug(step: Step) -> Step:
+        bug = COMMON_BUGS.get(step.kind)
+        return dataclasses.replace(step, variant=bug) if bug and rng.random() < rate else step
+
+    return dataclasses.replace(
+        instance,
+        conditions=tuple(maybe_bug(s) for s in instance.conditions),
+        middle=maybe_bug(instance.middle) if instance.middle else None,
+        final=maybe_bug(instance.final),
+    )
 
 
 def generator_prompt(problem: Problem, n_tests: int) -> str:

@@ -145,30 +145,42 @@ STRING_INTROS = ("Given a string s, ", "For the string s, ", "Take the string s:
 
 @dataclass(frozen=True)
 class Step:
-    """A step kind with its constants bound, e.g. ``list.gt`` with ``k=3``."""
+    """A step kind with its constants bound, e.g. ``list.gt`` with ``k=3``; ``variant``, when set,
+    is another code template for it (the training script's buggy programs)."""
 
     kind: str
     params: tuple[tuple[str, Any], ...] = ()
+    variant: str | None = None
 
     @property
     def spec(self) -> StepKind:
         return KINDS[self.kind]
 
     def code(self) -> str:
-        return self.spec.code.format(**dict(self.params))
+        return (self.variant or self.spec.code).format(**dict(self.params))
 
-    def phrase(self, rng: random.Random, phrasings: int | None = None) -> str:
-        return rng.choice(self.spec.phrasings[:phrasings]).format(**dict(self.params))
+    def phrase(self, rng: random.Random, style: Style | None = None) -> str:
+        return (style or DEFAULT_STYLE).choose(self.spec.phrasings, rng).format(**dict(self.params))
 
 
 @dataclass(frozen=True)
 class Style:
     """How problems are worded: the first ``phrasings`` wordings of each step and opening (None:
-    all), descriptive function names of up to ``name_words`` step words. The demo's sets use the
-    default; the training script can pretrain the policy on another style (docs/demo.md)."""
+    all), the others only with probability ``rare_share``; descriptive function names of up to
+    ``name_words`` step words. The demo's sets use the default; the training script can pretrain
+    the policy on another style (docs/demo.md)."""
 
     phrasings: int | None = None
+    rare_share: float = 0.0
     name_words: int = 2
+
+    def choose(self, options: tuple[str, ...], rng: random.Random) -> str:
+        if self.phrasings is None:
+            return rng.choice(options)  # one draw, so the default style's problems never change
+        common, rare = options[: self.phrasings], options[self.phrasings :]
+        if rare and self.rare_share and rng.random() < self.rare_share:
+            return rng.choice(rare)
+        return rng.choice(common)
 
 
 DEFAULT_STYLE = Style()
@@ -282,7 +294,7 @@ class ProblemFamily:
         """Phrase an instance in ``style``, name its function and attach tests computed with the reference."""
         name = _function_name(instance, rng, style.name_words)
         arg = "xs" if instance.domain == "list" else "s"
-        prompt = f'def {name}({arg}):\n    """{_describe(instance, rng, style.phrasings)}"""\n'
+        prompt = f'def {name}({arg}):\n    """{_describe(instance, rng, style)}"""\n'
         reference = prompt + instance.body()
         inputs = _test_inputs(instance, rng, self.config.tests_per_problem)
         func = load_entry_point(reference, name)
@@ -366,28 +378,28 @@ def _bind_step(kind: str, rng: random.Random) -> Step:
     return Step(kind, (("k", rng.choice(spec.constants)),))
 
 
-def _describe(instance: Instance, rng: random.Random, phrasings: int | None = None) -> str:
+def _describe(instance: Instance, rng: random.Random, style: Style = DEFAULT_STYLE) -> str:
     """The docstring: a sentence made of one phrasing per step."""
     if instance.domain == "list":
-        intro = rng.choice(LIST_INTROS[:phrasings])
+        intro = style.choose(LIST_INTROS, rng)
         nested = instance.middle is None and instance.conditions and instance.final.spec.noun
         if nested and rng.random() < 0.5:
             # "Return the sum of the numbers in xs that are even and greater than 3."
-            return f"Return {instance.final.spec.noun} the numbers in xs that are {_conditions_phrase(instance, rng, phrasings)}."
-        clauses = [f"keep the numbers that are {_conditions_phrase(instance, rng, phrasings)}"] if instance.conditions else []
+            return f"Return {instance.final.spec.noun} the numbers in xs that are {_conditions_phrase(instance, rng, style)}."
+        clauses = [f"keep the numbers that are {_conditions_phrase(instance, rng, style)}"] if instance.conditions else []
     else:
-        intro = rng.choice(STRING_INTROS[:phrasings])
-        clauses = [instance.conditions[0].phrase(rng, phrasings)] if instance.conditions else []
+        intro = style.choose(STRING_INTROS, rng)
+        clauses = [instance.conditions[0].phrase(rng, style)] if instance.conditions else []
     if instance.middle is not None:
-        clauses.append(instance.middle.phrase(rng, phrasings))
-    clauses.append(instance.final.phrase(rng, phrasings))
+        clauses.append(instance.middle.phrase(rng, style))
+    clauses.append(instance.final.phrase(rng, style))
     sentence = ", then ".join(clauses[:-1]) + ", and " + clauses[-1] if len(clauses) > 2 else " and ".join(clauses)
     text = intro + sentence + "."
     return text[0].upper() + text[1:]
 
 
-def _conditions_phrase(instance: Instance, rng: random.Random, phrasings: int | None = None) -> str:
-    return f" {instance.joiner} ".join(s.phrase(rng, phrasings) for s in instance.conditions)
+def _conditions_phrase(instance: Instance, rng: random.Random, style: Style) -> str:
+    return f" {instance.joiner} ".join(s.phrase(rng, style) for s in instance.conditions)
 
 
 def _function_name(instance: Instance, rng: random.Random, words: int = 2) -> str:
