@@ -14,8 +14,9 @@
    attention never looks right, so padding cannot leak into real tokens, and an explicit mask
    would send SDPA to its slow path (about 5x slower on CPU).
 
-The policy is deliberately short of training, so it solves only part of the held-out problems;
-the test generator trains longer. See docs/demo.md for the recipe and measured numbers.
+The policy is deliberately short of training, so it solves only part of the held-out problems,
+and its corpus writes steps that have a common bug with that bug half of the time (what the
+loop's tests teach it to drop); the test generator trains longer, on correct programs. See docs/demo.md for the recipe and measured numbers.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ POLICY = Recipe(steps=400, examples=20000)
 # `instructions_only` compositions: that is what makes it the stronger model.
 TESTGEN = Recipe(steps=600, examples=40000, learning_rate=1e-3, warmup_steps=50, init_from="policy")
 TESTGEN_N_TESTS = 6
+# Each step of the policy's programs that has a common bug (``corpus.COMMON_BUGS``) is written
+# with it half of the time, as code gathered from the web carries bugs: the demo's policy must learn
+# from executed tests which of its two habits is right (docs/demo.md, "The models").
+POLICY_BUG_RATE = 0.5
 VOCAB_SIZE = 1024
 
 
@@ -219,8 +224,8 @@ def main() -> None:
                         help="only the first N wordings of each step in the policy's corpus (0: all; docs/demo.md)")
     parser.add_argument("--policy-rare-share", type=float, default=0.0,
                         help="with --policy-phrasings: how often the other wordings appear (0: never)")
-    parser.add_argument("--policy-bug-rate", type=float, default=0.0,
-                        help="share of the policy's programs written with a common bug, per step that has one")
+    parser.add_argument("--policy-bug-rate", type=float, default=POLICY_BUG_RATE,
+                        help="how often the policy's corpus writes a step that has a common bug with it")
     parser.add_argument("--policy-name-words", type=int, default=2,
                         help="step words in the descriptive function names of the policy's corpus")
     parser.add_argument("--only", choices=["policy", "testgen"], help="train one model only")

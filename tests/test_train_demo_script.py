@@ -30,6 +30,7 @@ def test_tiny_run_is_deterministic_and_loadable(tmp_path: Path) -> None:
     first = train(tmp_path / "a", "--policy-phrasings", "2")
     train(tmp_path / "bb", "--policy-phrasings", "2")  # another hash seed too
     assert first["policy_style"]["phrasings"] == 2 and first["policy"]["recipe"]["steps"] == 3
+    assert first["policy_bug_rate"] == 0.5
     for name in ("policy", "testgen"):
         for file in ("model.safetensors", "tokenizer.json"):
             assert (tmp_path / "a" / name / file).read_bytes() == (tmp_path / "bb" / name / file).read_bytes(), (name, file)
