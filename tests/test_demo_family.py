@@ -18,7 +18,9 @@ from plumcode.demo.family import (
     FamilyConfig,
     ProblemFamily,
     Style,
+    bind,
     composition_pairs,
+    load_entry_point,
 )
 from plumcode.demo.sets import eval_problems, instruction_problems, write_problems
 from plumcode.errors import PlumError
@@ -125,7 +127,21 @@ def test_problem_files_load_and_instructions_carry_no_reference(family: ProblemF
     loaded = load_problems_jsonl(tmp_path / "seen.jsonl")
     first = next(iter(loaded.values()))
     assert first.reference is not None and first.reference.startswith(first.prompt)
-    assert len(first.tests) == FamilyConfig().tests_per_problem
+    assert len(first.tests) >= FamilyConfig().tests_per_problem
+
+
+def test_list_problems_test_each_constant_at_its_boundary(family: ProblemFamily) -> None:
+    """Random lists often miss ``x > k`` written for "at least k"; the boundary test does not."""
+    rng = random.Random(0)
+    for _ in range(20):
+        instance = bind(("list.ge", "list.count"), rng)
+        k = instance.steps[0].params[0][1]
+        problem = family.problem(instance, "t", rng)
+        assert len(problem.tests) == FamilyConfig().tests_per_problem + 1
+        assert problem.tests[-1].code.startswith(f"assert {problem.entry_point}({[k - 1, k, k + 1]!r}) == ")
+        wrong = load_entry_point(problem.prompt + instance.body().replace(">=", ">"), problem.entry_point)
+        with pytest.raises(AssertionError):
+            exec(problem.tests[-1].code, {problem.entry_point: wrong})  # noqa: S102 - our own test line
 
 
 def test_references_pass_in_the_sandbox_and_wrong_programs_fail(family: ProblemFamily) -> None:

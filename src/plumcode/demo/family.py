@@ -237,7 +237,7 @@ class FamilyConfig:
         default=0.15, metadata={"help": "Share of step pairs held out for PLUM instructions only."}
     )
     unseen_fraction: float = field(default=0.12, metadata={"help": "Share of step pairs held out from everything."})
-    tests_per_problem: int = field(default=8, metadata={"help": "Tests per problem (expected values from the reference)."})
+    tests_per_problem: int = field(default=8, metadata={"help": "Random tests per problem (expected values from the reference); list problems also get one test per constant."})
 
 
 class ProblemFamily:
@@ -417,12 +417,15 @@ def _function_name(instance: Instance, rng: random.Random, words: int = 2) -> st
 
 
 def _test_inputs(instance: Instance, rng: random.Random, count: int) -> list[Any]:
-    """Random inputs, the first one empty, with the step constants mixed into strings."""
+    """Random inputs, the first one empty, with the step constants mixed into strings; lists
+    also get each integer constant with its neighbours (``[k - 1, k, k + 1]``), where random
+    lists often miss the difference between ``x > k`` and ``x >= k``."""
     if instance.domain == "list":
         lists: list[Any] = [[]]
         while len(lists) < count:
             lists.append([rng.randint(-9, 15) for _ in range(rng.randint(1, 8))])
-        return lists
+        constants = dict.fromkeys(v for s in instance.steps for _, v in s.params if isinstance(v, int))
+        return lists + [[k - 1, k, k + 1] for k in constants]
     special = "".join(str(v) for s in instance.steps for _, v in s.params)
     alphabet = string.ascii_lowercase[:8] + "AEIXYZ" + "0123" + "  " + special * 3
     texts: list[Any] = [""]
