@@ -16,7 +16,8 @@
 
 The policy is deliberately short of training, so it solves only part of the held-out problems,
 and its corpus writes steps that have a common bug with that bug half of the time (what the
-loop's tests teach it to drop); the test generator trains longer, on correct programs. See docs/demo.md for the recipe and measured numbers.
+loop's tests teach it to drop); the test generator trains longer, on correct programs. See
+docs/demo.md for the recipe and measured numbers.
 """
 
 from __future__ import annotations
@@ -83,8 +84,7 @@ def policy_corpus(family: ProblemFamily, count: int, exclude: set[str], style: S
     common bug (``corpus.COMMON_BUGS``) are written with it that often."""
     pairs = family.sample_with_instances("seen", "policy", count, exclude=exclude, distinct=False, style=style)
     rng = random.Random(f"bugs:{SEED}")
-    return [(p.prompt, corpus.with_common_bugs(i, bug_rate, rng).body()) if bug_rate else corpus.policy_example(p)
-            for p, i in pairs]
+    return [(p.prompt, corpus.with_common_bugs(i, bug_rate, rng).body()) for p, i in pairs]
 
 
 def testgen_corpus(family: ProblemFamily, count: int, exclude: set[str]) -> list[tuple[str, str]]:

@@ -12,7 +12,6 @@ from plumcode.demo.corpus import (
     COMMON_BUGS,
     generator_example,
     generator_prompt,
-    policy_example,
     probing_inputs,
     with_common_bugs,
 )
@@ -35,11 +34,12 @@ def drawn():
     return pairs
 
 
-def test_policy_target_is_the_reference_body(drawn) -> None:
+def test_policy_target_at_bug_rate_zero_is_the_reference_body(drawn) -> None:
+    rng = random.Random(0)
     for problem, instance in drawn:
-        prompt, completion = policy_example(problem)
-        assert prompt == problem.prompt and completion == instance.body()
-        assert prompt + completion == problem.reference
+        completion = with_common_bugs(instance, 0.0, rng).body()
+        assert completion == instance.body()
+        assert problem.prompt + completion == problem.reference
 
 
 def test_testgen_prompt_is_the_pipelines_own_rendering(drawn) -> None:

@@ -44,13 +44,9 @@ COMMON_BUGS = {
 }
 
 
-def policy_example(problem: Problem) -> tuple[str, str]:
-    body = problem.reference[len(problem.prompt) :] if problem.reference else ""
-    return problem.prompt, body
-
-
 def with_common_bugs(instance: Instance, rate: float, rng: random.Random) -> Instance:
-    """``instance`` with each step that has a common bug written with it, with probability ``rate``."""
+    """``instance`` with each step that has a common bug written with it, with probability ``rate``
+    (the policy's training target is this instance's body; at rate 0 the reference body)."""
 
     def maybe_bug(step: Step) -> Step:
         bug = COMMON_BUGS.get(step.kind)
@@ -90,7 +86,7 @@ def generator_example(problem: Problem, instance: Instance, func: Any, n_tests: 
 
 def probing_inputs(instance: Instance) -> list[Any]:
     """Fixed inputs, then inputs around the problem's constants (where off-by-one errors show)."""
-    constants = [v for step in instance.steps for _, v in step.params]
+    constants = instance.constants
     if instance.domain == "list":
         ints = [v for v in constants if isinstance(v, int)] or [3]
         k = ints[0]

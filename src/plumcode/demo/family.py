@@ -159,8 +159,8 @@ class Step:
     def code(self) -> str:
         return (self.variant or self.spec.code).format(**dict(self.params))
 
-    def phrase(self, rng: random.Random, style: Style | None = None) -> str:
-        return (style or DEFAULT_STYLE).choose(self.spec.phrasings, rng).format(**dict(self.params))
+    def phrase(self, rng: random.Random, style: Style) -> str:
+        return style.choose(self.spec.phrasings, rng).format(**dict(self.params))
 
 
 @dataclass(frozen=True)
@@ -199,6 +199,11 @@ class Instance:
     @property
     def steps(self) -> tuple[Step, ...]:
         return (*self.conditions, *([self.middle] if self.middle else []), self.final)
+
+    @property
+    def constants(self) -> tuple[Any, ...]:
+        """The values bound in the steps, in step order (``k``, or ``a`` and ``b``)."""
+        return tuple(v for s in self.steps for _, v in s.params)
 
     @property
     def composition(self) -> tuple[str, ...]:
@@ -378,7 +383,7 @@ def _bind_step(kind: str, rng: random.Random) -> Step:
     return Step(kind, (("k", rng.choice(spec.constants)),))
 
 
-def _describe(instance: Instance, rng: random.Random, style: Style = DEFAULT_STYLE) -> str:
+def _describe(instance: Instance, rng: random.Random, style: Style) -> str:
     """The docstring: a sentence made of one phrasing per step."""
     if instance.domain == "list":
         intro = style.choose(LIST_INTROS, rng)
@@ -424,9 +429,9 @@ def _test_inputs(instance: Instance, rng: random.Random, count: int) -> list[Any
         lists: list[Any] = [[]]
         while len(lists) < count:
             lists.append([rng.randint(-9, 15) for _ in range(rng.randint(1, 8))])
-        constants = dict.fromkeys(v for s in instance.steps for _, v in s.params if isinstance(v, int))
+        constants = dict.fromkeys(v for v in instance.constants if isinstance(v, int))
         return lists + [[k - 1, k, k + 1] for k in constants]
-    special = "".join(str(v) for s in instance.steps for _, v in s.params)
+    special = "".join(str(v) for v in instance.constants)
     alphabet = string.ascii_lowercase[:8] + "AEIXYZ" + "0123" + "  " + special * 3
     texts: list[Any] = [""]
     while len(texts) < count:
