@@ -237,8 +237,8 @@ def warm_up(
     model_dir: Path, problems: dict[str, list[dict[str, Any]]], work: Path, *, tiny: bool
 ) -> Path:
     """Teach the random model the family's format with plum train (SFT, full fine-tuning)."""
-    from plumcode.jsonl import write_jsonl
-    from plumcode.training import TrainConfig, train
+    from plum_exec.jsonl import write_jsonl
+    from plum_train.training import TrainConfig, train
 
     rows = [
         {"prompt": r["prompt"], "completion": r["canonical_solution"], "label": True}
@@ -261,7 +261,7 @@ def run_one_round(
     from rich.console import Console
 
     import plumcode
-    from plumcode.jsonl import write_jsonl
+    from plum_exec.jsonl import write_jsonl
     from plumcode.loop import run_config_from_dict
 
     write_jsonl(work / "instructions.jsonl", problems["instructions"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from plumcode.sandbox import Sandbox, SandboxConfig
+from plum_exec.sandbox import Sandbox, SandboxConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

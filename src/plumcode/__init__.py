@@ -18,8 +18,7 @@ The Python API mirrors the commands; names load on first use, so ``import plumco
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from plum_exec.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -30,38 +29,28 @@ _EXPORTS = {
     "load_run_config": "plumcode.loop",
     "run": "plumcode.loop",
     "write_report": "plumcode.report",
-    "InstructionsConfig": "plumcode.instructions",
-    "load_instructions": "plumcode.instructions",
-    "TestGenConfig": "plumcode.testgen",
-    "synthesize_tests": "plumcode.testgen",
-    "GeneratorConfig": "plumcode.generation",
-    "SamplingParams": "plumcode.generation",
-    "load_generator": "plumcode.generation",
-    "PromptConfig": "plumcode.prompts",
-    "sample_problems": "plumcode.sampling",
-    "SandboxConfig": "plumcode.sandbox",
-    "Sandbox": "plumcode.sandbox",
-    "load_benchmark": "plumcode.problems",
-    "load_problems_jsonl": "plumcode.problems",
-    "EvaluationConfig": "plumcode.evaluation",
-    "evaluate_samples": "plumcode.evaluation",
-    "read_samples": "plumcode.evaluation",
-    "PrefsConfig": "plumcode.preferences",
-    "build_preferences": "plumcode.preferences",
-    "TrainConfig": "plumcode.training",
-    "train": "plumcode.training",
+    "InstructionsConfig": "plum_data.instructions",
+    "load_instructions": "plum_data.instructions",
+    "TestGenConfig": "plum_data.testgen",
+    "synthesize_tests": "plum_data.testgen",
+    "GeneratorConfig": "plum_data.generation",
+    "SamplingParams": "plum_data.generation",
+    "load_generator": "plum_data.generation",
+    "PromptConfig": "plum_data.prompts",
+    "sample_problems": "plum_data.sampling",
+    "SandboxConfig": "plum_exec.sandbox",
+    "Sandbox": "plum_exec.sandbox",
+    "load_benchmark": "plum_exec.problems",
+    "load_problems_jsonl": "plum_exec.problems",
+    "EvaluationConfig": "plum_exec.evaluation",
+    "evaluate_samples": "plum_exec.evaluation",
+    "read_samples": "plum_exec.evaluation",
+    "PrefsConfig": "plum_data.preferences",
+    "build_preferences": "plum_data.preferences",
+    "TrainConfig": "plum_train.training",
+    "train": "plum_train.training",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'plumcode' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports("plumcode", _EXPORTS, globals())

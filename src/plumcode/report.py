@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from plumcode.errors import PlumError
-from plumcode.jsonl import atomic_path, read_jsonl
+from plum_data.preferences import STATS_FILE as PREFS_STATS_FILE
+from plum_exec.errors import PlumError
+from plum_exec.jsonl import atomic_path, read_jsonl
+from plum_exec.records import INFRA_ERROR, PASS
+from plum_train.training import LOG_FILE as TRAIN_LOG_FILE
 from plumcode.loop import RunFolder, flatten
-from plumcode.preferences import STATS_FILE as PREFS_STATS_FILE
-from plumcode.records import INFRA_ERROR, PASS
-from plumcode.training import LOG_FILE as TRAIN_LOG_FILE
 
 T = TypeVar("T")
 
@@ -93,7 +93,7 @@ def per_problem_pass_rates(results_path: Path) -> list[float]:
     """Fraction of each problem's samples that pass all its tests (infra errors left out).
 
     A sample retried after an infra error has several rows; its last one counts, as in
-    ``plumcode.evaluation``.
+    ``plum_exec.evaluation``.
     """
     status = {
         (row["task_id"], row["sample_id"]): row["base_status"]

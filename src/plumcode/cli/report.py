@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
+import click
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "report",
-        help="write report.html and plots for a run folder and print its summary",
-        description="Read a run folder (finished or in progress) and write report.html with PNG plots "
-        "beside it: pass@1 per round, per-problem pass rates, test synthesis, label balance, training curves.",
-    )
-    parser.add_argument("run_dir", help="the run folder of plum run")
-    parser.set_defaults(handler=run)
-
-
-def run(args: argparse.Namespace) -> int:
+@click.command(short_help="write report.html and plots for a run folder and print its summary")
+@click.argument("run_dir")
+def report(run_dir: str) -> None:
+    """Read a run folder (finished or in progress) and write report.html with PNG plots beside
+    it: pass@1 per round, per-problem pass rates, test synthesis, label balance, training
+    curves."""
     from rich.console import Console
 
     from plumcode.report import write_report
 
     console = Console()
-    page = write_report(args.run_dir, console=console)
+    page = write_report(run_dir, console=console)
     console.print(f"wrote {page}")
-    return 0

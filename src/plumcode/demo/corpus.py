@@ -1,10 +1,10 @@
 """Training examples for the two demo models, as (prompt, completion) text pairs.
 
 - The policy continues a problem's prompt (signature + docstring) with the body, as a base model
-  does on HumanEval; ``plumcode.prompts.completion_prompt`` shows it exactly that prompt.
-- The test generator answers ``plumcode.testgen``'s request (rendered from the demo's short
+  does on HumanEval; ``plum_data.prompts.completion_prompt`` shows it exactly that prompt.
+- The test generator answers ``plum_data.testgen``'s request (rendered from the demo's short
   template) with an analysis, a reference solution and assert tests, in the headings and fenced
-  blocks ``plumcode.testgen.parsing`` reads. Its tests use a few fixed inputs plus inputs built
+  blocks ``plum_data.testgen.parsing`` reads. Its tests use a few fixed inputs plus inputs built
   from the problem's constants, so that greedy decoding still gives varied, probing tests.
 """
 
@@ -15,9 +15,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+from plum_data.instructions import Instruction
+from plum_exec.records import Problem
 from plumcode.demo.family import Instance, Step
-from plumcode.instructions import Instruction
-from plumcode.records import Problem
 
 TESTGEN_TEMPLATE = Path(__file__).parent / "testgen_prompt.txt"
 
@@ -61,8 +61,8 @@ def with_common_bugs(instance: Instance, rate: float, rng: random.Random) -> Ins
 
 
 def generator_prompt(problem: Problem, n_tests: int) -> str:
-    """The generator's prompt text, as ``plumcode.testgen`` sends it to a model without a chat template."""
-    from plumcode.testgen.prompts import generator_messages, load_templates
+    """The generator's prompt text, as ``plum_data.testgen`` sends it to a model without a chat template."""
+    from plum_data.testgen.prompts import generator_messages, load_templates
 
     template = load_templates(str(TESTGEN_TEMPLATE)).generator
     instruction = Instruction(task_id=problem.task_id, text=problem.prompt, entry_point=problem.entry_point, prompt=problem.prompt)
@@ -73,7 +73,7 @@ def generator_example(problem: Problem, instance: Instance, func: Any, n_tests: 
     """Prompt and target answer: analysis, reference solution, ``n_tests`` asserts.
 
     ``func`` is the loaded reference; expected values are its outputs (the generator's own
-    arithmetic is unreliable anyway: ``plumcode.testgen`` recomputes them from the reference).
+    arithmetic is unreliable anyway: ``plum_data.testgen`` recomputes them from the reference).
     """
     name, arg = problem.entry_point, "xs" if instance.domain == "list" else "s"
     solution = f"def {name}({arg}):\n{instance.body()}"

@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from plumcode.errors import PlumError
-from plumcode.records import Problem, TestCase
+from plum_exec.errors import PlumError
+from plum_exec.records import Problem, TestCase
 
 SPLITS = ("seen", "instructions_only", "unseen")
 

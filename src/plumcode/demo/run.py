@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from plumcode.config import load_yaml
+from plum_exec.config import load_yaml
+from plum_exec.errors import PlumError
+from plum_exec.jsonl import atomic_path, write_json
 from plumcode.demo import POLICY_DIR, TESTGEN_DIR
 from plumcode.demo.corpus import TESTGEN_TEMPLATE
 from plumcode.demo.family import SPLITS, ProblemFamily
 from plumcode.demo.sets import eval_problems, instruction_problems, write_problems
-from plumcode.errors import PlumError
-from plumcode.jsonl import atomic_path, write_json
 
 if TYPE_CHECKING:
     from plumcode.loop import RunConfig
@@ -78,6 +78,7 @@ def rft_values(kto_values: dict[str, Any], kto_dir: Path) -> dict[str, Any]:
 def run_demo(run_dir: Path, *, compare: list[str] = (), overrides: list[str] = (), force: bool = False) -> dict[str, Any]:
     """Run (or resume) the demo in ``run_dir``; return the comparison (also in comparison.json)."""
     from plumcode.loop import run
+    from plumcode.report import write_report
 
     unknown = sorted(set(compare) - set(COMPARISONS))
     if unknown:
@@ -88,10 +89,12 @@ def run_demo(run_dir: Path, *, compare: list[str] = (), overrides: list[str] = (
     values = demo_config_values(run_dir)
     config = write_config(run_dir / INPUTS / "demo.yaml", values, overrides)
     summaries = {"kto": run(config, run_dir, force=force)}
+    write_report(run_dir)
     if "rft" in compare:
         rft_dir = run_dir / "rft"
         rft_config = write_config(run_dir / INPUTS / "demo_rft.yaml", rft_values(values, run_dir), overrides)
         summaries["rft"] = run(rft_config, rft_dir, force=force)
+        write_report(rft_dir)
     comparison = compare_runs(summaries)
     comparison["wall_seconds"] = round(time.monotonic() - started, 1)
     write_json(run_dir / "comparison.json", comparison)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from plum_exec.jsonl import write_jsonl
+from plum_exec.records import Problem
 from plumcode.demo.family import SPLITS, ProblemFamily
-from plumcode.jsonl import write_jsonl
-from plumcode.records import Problem
 
 EVAL_PER_SPLIT = 240
 INSTRUCTIONS = 400
@@ -36,7 +36,7 @@ def held_out_bodies(family: ProblemFamily, eval_count: int = EVAL_PER_SPLIT, ins
 
 
 def write_problems(path: str | Path, problems: list[Problem], *, with_reference: bool) -> int:
-    """Write problems in the custom problems JSONL format (``plumcode.problems.load_problems_jsonl``).
+    """Write problems in the custom problems JSONL format (``plum_exec.problems.load_problems_jsonl``).
 
     Instructions are written without their reference: the policy must never see it.
     """

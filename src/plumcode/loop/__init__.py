@@ -20,7 +20,7 @@ Changing the config of an existing run changes fingerprints: the affected stages
 an error, or with ``force`` their outputs (and everything downstream) are discarded and redone.
 """
 
-from plumcode.jsonl import atomic_path
+from plum_exec.jsonl import atomic_path
 from plumcode.loop.config import (
     EvalSetsConfig,
     RunConfig,

@@ -12,15 +12,15 @@ from typing import Any, Literal, get_args, get_origin
 
 import yaml
 
-from plumcode.config import load_yaml
-from plumcode.errors import PlumError
-from plumcode.evaluation import EvaluationConfig
-from plumcode.generation import GeneratorConfig, SamplingParams
-from plumcode.instructions import InstructionsConfig
-from plumcode.preferences import PrefsConfig
-from plumcode.prompts import PromptConfig
-from plumcode.testgen import TestGenConfig
-from plumcode.training import TrainConfig
+from plum_data.generation import GeneratorConfig, SamplingParams
+from plum_data.instructions import InstructionsConfig
+from plum_data.preferences import PrefsConfig
+from plum_data.prompts import PromptConfig
+from plum_data.testgen import TestGenConfig
+from plum_exec.config import load_yaml
+from plum_exec.errors import PlumError
+from plum_exec.evaluation import EvaluationConfig
+from plum_train.training import TrainConfig
 
 # Fields the loop sets itself each round; a config that sets them is refused, not silently overridden.
 LOOP_OWNED = {"training": ("model",), "prefs": ("model",)}
@@ -30,7 +30,7 @@ LOOP_OWNED = {"training": ("model",), "prefs": ("model",)}
 class EvalSetsConfig:
     """What each round's policy is evaluated on (and the starting policy, as round 0).
 
-    benchmarks: names ``plumcode.problems.load_benchmark`` knows (e.g. humaneval, mbpp+), read
+    benchmarks: names ``plum_exec.problems.load_benchmark`` knows (e.g. humaneval, mbpp+), read
         from ``benchmark_files[name]`` when given (offline copies), else from their usual source.
     splits: named problem sets with tests, ``{name: problems JSONL}`` (e.g. the demo's
         ``seen``, ``instructions_only``, ``unseen``).
@@ -182,7 +182,7 @@ class _ConfigError(Exception):
 def _build_checked(cls: type, values: Any, prefix: str) -> Any:
     """``cls(**values)`` after checking each key exists and each value has the annotated type.
 
-    A typed version of ``plumcode.config.build``: YAML type slips (``learning_rate: fast``)
+    A typed version of ``plum_exec.config.build``: YAML type slips (``learning_rate: fast``)
     would otherwise surface deep inside a stage, hours into a run.
     """
     where = prefix.rstrip(".") or "config"
@@ -331,7 +331,7 @@ def config_to_dict(config: RunConfig) -> dict[str, Any]:
 
 def load_eval_set(evaluation: EvalSetsConfig, name: str) -> dict[str, Any]:
     """The problems of one benchmark or split, the first ``evaluation.limit`` of them."""
-    from plumcode.problems import load_benchmark, load_problems_jsonl
+    from plum_exec.problems import load_benchmark, load_problems_jsonl
 
     if name in evaluation.splits:
         problems = load_problems_jsonl(evaluation.splits[name])

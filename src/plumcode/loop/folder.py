@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from plumcode.errors import PlumError
-from plumcode.jsonl import write_json
+from plum_exec.errors import PlumError
+from plum_exec.jsonl import write_json
 
 
 class RunFolder:

@@ -81,7 +81,7 @@ def estimate_cost(config: RunConfig, folder: RunFolder) -> dict[str, float]:
 
 def _instruction_counts(config: RunConfig, folder: RunFolder) -> tuple[int, float, int]:
     """(instructions, tests per instruction, prompt tokens per instruction), measured where known."""
-    from plumcode.problems import load_problems_jsonl
+    from plum_exec.problems import load_problems_jsonl
 
     if folder.tests.is_file() or config.test_generator is None:
         path = folder.tests if folder.tests.is_file() else config.instructions.problems or ""
@@ -89,7 +89,7 @@ def _instruction_counts(config: RunConfig, folder: RunFolder) -> tuple[int, floa
         tests = sum(len(p.tests) for p in problems) / max(len(problems), 1)
         texts = [p.prompt for p in problems]
     else:
-        from plumcode.instructions import load_instructions
+        from plum_data.instructions import load_instructions
 
         texts = [i.text for i in load_instructions(config.instructions)]
         tests = config.testgen.n_tests

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from plumcode.errors import PlumError
-from plumcode.jsonl import atomic_path, write_json
+from plum_exec.errors import PlumError
+from plum_exec.jsonl import atomic_path, write_json
 from plumcode.loop.config import RunConfig, config_to_dict, load_run_config
 from plumcode.loop.folder import (
     RunFolder,
@@ -33,7 +33,6 @@ def run(
     run_dir: str | Path,
     *,
     force: bool = False,
-    report: bool = True,
     console: Any = None,
 ) -> dict[str, Any]:
     """Run (or resume) the PLUM loop in ``run_dir``; return the summary (also in summary.json).
@@ -65,10 +64,6 @@ def run(
                 write_summary(folder, stages)
         loop.release_policy()
         summary = write_summary(folder, stages)
-    if report:
-        from plumcode.report import write_report
-
-        write_report(folder.root, console=console)
     return summary
 
 

@@ -9,15 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from plumcode.errors import PlumError
-from plumcode.evaluation import EvaluationConfig
-from plumcode.generation import GeneratorConfig, SamplingParams
-from plumcode.instructions import InstructionsConfig
+from plum_data.generation import GeneratorConfig, SamplingParams
+from plum_data.instructions import InstructionsConfig
+from plum_data.prompts import PromptConfig
+from plum_data.testgen import TestGenConfig
+from plum_exec.errors import PlumError
+from plum_exec.evaluation import EvaluationConfig
+from plum_train.training import EXPORT_DIR
 from plumcode.loop.config import RunConfig, config_to_dict, load_eval_set
 from plumcode.loop.folder import RunFolder, Stage
-from plumcode.prompts import PromptConfig
-from plumcode.testgen import TestGenConfig
-from plumcode.training import EXPORT_DIR
 
 # Settings that change how fast or where work runs, never what it computes: a resumed run may
 # change them (another machine, another server) without invalidating finished stages.
@@ -67,7 +67,7 @@ class RunStages:
 
     # Test synthesis, once per run.
     def tests_stage(self) -> Stage:
-        from plumcode.testgen import output_paths
+        from plum_data.testgen import output_paths
 
         synthesized = self.config.test_generator is not None
         return Stage(
@@ -94,8 +94,8 @@ class RunStages:
 
     def copy_given_tests(self) -> dict[str, Any]:
         """Oracle tests: the instruction problems as given (the loader insists each has tests)."""
-        from plumcode.jsonl import read_jsonl, write_jsonl
-        from plumcode.problems import load_problems_jsonl
+        from plum_exec.jsonl import read_jsonl, write_jsonl
+        from plum_exec.problems import load_problems_jsonl
 
         path = self.config.instructions.problems or ""
         load_problems_jsonl(path)  # validates every row, with file:line errors
@@ -104,7 +104,7 @@ class RunStages:
         return {"problems_in": len(rows), "problems_kept": len(rows), "tests": "given"}
 
     def instruction_problems(self) -> dict[str, Any]:
-        from plumcode.problems import load_problems_jsonl
+        from plum_exec.problems import load_problems_jsonl
 
         return load_problems_jsonl(self.folder.tests)
 
@@ -146,7 +146,7 @@ class RunStages:
         )
 
     def build_prefs(self, round_: int) -> dict[str, Any]:
-        from plumcode.preferences import build_preferences
+        from plum_data.preferences import build_preferences
 
         config = dataclasses.replace(self.config.prefs, model=self.policy_path(round_ - 1))
         stats = build_preferences(
@@ -171,8 +171,8 @@ class RunStages:
         )
 
     def train(self, round_: int) -> dict[str, Any]:
-        from plumcode.preferences import DPO_FILE, KTO_FILE
-        from plumcode.training import train
+        from plum_data.preferences import DPO_FILE, KTO_FILE
+        from plum_train.training import train
 
         self.release_policy()  # the GPU memory goes to training
         config = dataclasses.replace(self.config.training, model=self.policy_path(round_ - 1))
@@ -245,7 +245,7 @@ class RunStages:
         return _sample(self.policy(path), problems, params, self.config.prompts, out)
 
     def execute(self, problems: dict[str, Any], samples: Path, out: Path) -> dict[str, Any]:
-        from plumcode.evaluation import evaluate_samples, read_samples
+        from plum_exec.evaluation import evaluate_samples, read_samples
 
         summary = evaluate_samples(
             problems, read_samples(samples, problems), out, self.config.execution
@@ -257,7 +257,7 @@ class RunStages:
     def policy(self, path: str) -> Any:
         """The generator for ``path``, kept loaded while consecutive stages use the same policy."""
         if self._generator is None or self._generator[0] != path:
-            from plumcode.generation import load_generator
+            from plum_data.generation import load_generator
 
             self.release_policy()
             self._generator = (
@@ -297,9 +297,9 @@ def _synthesize(
     execution: EvaluationConfig,
     out: Path,
 ) -> dict[str, Any]:
-    from plumcode.generation import load_generator
-    from plumcode.instructions import load_instructions
-    from plumcode.testgen import synthesize_tests
+    from plum_data.generation import load_generator
+    from plum_data.instructions import load_instructions
+    from plum_data.testgen import synthesize_tests
 
     return synthesize_tests(
         load_instructions(instructions),
@@ -314,8 +314,8 @@ def _sample(
     policy: Any, problems: dict[str, Any], params: SamplingParams, prompts: PromptConfig, out: Path
 ) -> dict[str, Any]:
     """Sample with ``policy`` (a loaded generator, or the GeneratorConfig of one to load here)."""
-    from plumcode.generation import load_generator
-    from plumcode.sampling import sample_problems
+    from plum_data.generation import load_generator
+    from plum_data.sampling import sample_problems
 
     generator = load_generator(policy) if isinstance(policy, GeneratorConfig) else policy
     samples = sample_problems(problems, generator, params, out, prompt_config=prompts)
@@ -343,7 +343,7 @@ def _launch_training(
 
 def _training_stats(train_dir: Path) -> dict[str, Any]:
     """Optimizer steps, tokens seen and the last loss, from the trainer's saved log history."""
-    from plumcode.training import LOG_FILE
+    from plum_train.training import LOG_FILE
 
     log = json.loads((train_dir / LOG_FILE).read_text(encoding="utf-8"))
     losses = [entry["loss"] for entry in log if "loss" in entry]

@@ -1,0 +1,49 @@
+"""``plum info``: what is installed (plum packages, ML libraries) and what the sandbox can do here."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import click
+
+PLUM_DISTRIBUTIONS = ("plumcode", "plum-exec", "plum-data", "plum-train")
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "vllm", "datasets", "huggingface-hub")
+
+
+@click.command(short_help="installed plum packages, library versions, sandbox isolation, GPUs")
+def info() -> None:
+    """Print the installed plum packages and versions, the sandbox isolation available on this
+    machine, and the versions of torch (with CUDA), vLLM, TRL and the other libraries."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=False, title="plumcode")
+    for name in (*PLUM_DISTRIBUTIONS, *LIBRARIES):
+        table.add_row(name, _version(name))
+    table.add_row("CUDA", _cuda())
+    table.add_row("sandbox isolation", _isolation())
+    Console().print(table)
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cuda() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "no torch"
+    if not torch.cuda.is_available():
+        return f"not available (torch built for CUDA {torch.version.cuda})" if torch.version.cuda else "CPU build"
+    return f"CUDA {torch.version.cuda}, {torch.cuda.device_count()} device(s): {torch.cuda.get_device_name(0)}"
+
+
+def _isolation() -> str:
+    from plum_exec.sandbox import namespace_available
+
+    ok, reason = namespace_available()
+    return "namespace (bubblewrap) available" if ok else f"process only: {reason}"

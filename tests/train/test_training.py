@@ -1,0 +1,296 @@
+"""plum train: KTO / DPO / SFT through TRL with LoRA and full fine-tuning on the tiny model.
+
+Each training runs 2 optimizer steps on a dozen short rows (a few seconds on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from plum_exec.command import run_main
+from plum_exec.errors import PlumError
+from plum_exec.jsonl import write_jsonl
+from plum_train.cli import cli
+from plum_train.training import TrainConfig, train
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def main(argv: list[str]) -> int:
+    return run_main(cli, argv, "plum-train")
+
+TINY = dict(
+    max_steps=2,
+    per_device_train_batch_size=2,
+    gradient_accumulation_steps=1,
+    max_length=96,
+    learning_rate=1e-2,  # large enough that 2 steps visibly move a random tiny model
+    warmup_steps=0,
+    save_steps=1,
+)
+
+
+def tiny_config(model: Path, **overrides: Any) -> TrainConfig:
+    return TrainConfig(**{"model": str(model), **TINY, **overrides})
+
+
+@pytest.fixture
+def prefs_dir(tmp_path: Path) -> Path:
+    """Conversational KTO/DPO data in TRL's format as ``plum prefs`` writes it (3 problems, both
+    labels, 14 pairs; tests/fixtures/prefs, so plum-train is tested without plum-data)."""
+    return Path(shutil.copytree(FIXTURES / "prefs", tmp_path / "prefs"))
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def assert_loads_and_generates(model_dir: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    assert tokenizer.padding_side == "left" and tokenizer.pad_token is not None
+    batch = tokenizer(["def add(a, b):", "Write f"], return_tensors="pt", padding=True)
+    out = model.generate(
+        **batch, max_new_tokens=4, do_sample=False, pad_token_id=tokenizer.pad_token_id
+    )
+    assert out.shape[0] == 2 and out.shape[1] > batch["input_ids"].shape[1]  # new tokens for both
+
+
+@pytest.mark.parametrize(
+    ("method", "data", "lora"),
+    [
+        ("kto", "kto.jsonl", True),
+        ("kto", "kto.jsonl", False),
+        ("dpo", "dpo.jsonl", True),
+        ("dpo", "dpo.jsonl", False),
+        ("sft", "kto.jsonl", True),
+        ("sft", "kto.jsonl", False),
+    ],
+)
+def test_trains_and_exports_a_loadable_model(
+    tmp_path, tiny_model_dir, prefs_dir, method, data, lora
+):
+    # LoRA runs use TRL's default gradient checkpointing; full runs turn it off: both paths covered.
+    config = tiny_config(tiny_model_dir, method=method, lora=lora, gradient_checkpointing=lora)
+    model_dir = train(config, prefs_dir / data, tmp_path / "train")
+
+    assert model_dir == tmp_path / "train" / "model"
+    assert not (model_dir / "adapter_config.json").exists()  # LoRA merged: a plain model folder
+    assert not (model_dir / "training_args.bin").exists()
+    before, after = weights(tiny_model_dir), weights(model_dir)
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before), "training changed no weight"
+    assert_loads_and_generates(model_dir)
+
+    history = json.loads((tmp_path / "train" / "log_history.json").read_text())
+    steps = [entry for entry in history if "loss" in entry]
+    assert [e["step"] for e in steps] == [1, 2]
+    logged = set().union(*steps)  # a KTO batch of 2 may hold one label only: look at all steps
+    if method != "sft":
+        assert {"rewards/chosen", "rewards/rejected"} <= logged
+    if method == "kto":
+        assert "kl" in logged
+    record = json.loads((tmp_path / "train" / "train_config.json").read_text())
+    assert record["config"]["method"] == method and "trl" in record["versions"]
+
+
+def test_sft_trains_only_on_passing_rows(tmp_path, tiny_model_dir, prefs_dir):
+    from plum_train.training import _read_rows
+
+    rows = _read_rows(prefs_dir / "kto.jsonl", tiny_config(tiny_model_dir, method="sft"))
+    assert len(rows) == 5 and all(
+        set(row) == {"prompt", "completion"} for row in rows
+    )  # 2 + 2 + 1 passing
+
+
+def test_export_keeps_the_policy_dtype(tmp_path, tiny_model_dir, prefs_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    policy = tmp_path / "bf16-policy"
+    AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.bfloat16).save_pretrained(
+        policy
+    )
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(policy)
+    # Full fine-tuning trains fp32 master weights; the export goes back to the policy's bf16.
+    config = tiny_config(policy, lora=False, max_steps=1, gradient_checkpointing=False)
+    exported = weights(train(config, prefs_dir / "kto.jsonl", tmp_path / "train"))
+    assert {t.dtype for t in exported.values()} == {torch.bfloat16}
+
+
+def test_precomputed_reference_log_probs(tmp_path, tiny_model_dir, prefs_dir):
+    config = tiny_config(tiny_model_dir, method="dpo", lora=False, precompute_ref_log_probs=True)
+    model_dir = train(config, prefs_dir / "dpo.jsonl", tmp_path / "train")
+    assert_loads_and_generates(model_dir)
+
+
+def test_kto_weights_come_from_prefs_stats(tmp_path, tiny_model_dir, prefs_dir):
+    stats = json.loads((prefs_dir / "stats.json").read_text())
+    train(tiny_config(tiny_model_dir, max_steps=1), prefs_dir / "kto.jsonl", tmp_path / "train")
+    record = json.loads((tmp_path / "train" / "train_config.json").read_text())
+    assert (
+        record["kto_weights"]
+        == stats["kto_weights"]
+        != {"desirable_weight": 1.0, "undesirable_weight": 1.0}
+    )
+
+
+def test_resume_after_a_crash_gives_the_same_model(tmp_path, tiny_model_dir, prefs_dir):
+    out = tmp_path / "train"
+    config = tiny_config(tiny_model_dir, max_steps=3, gradient_checkpointing=False)
+    first = weights(train(config, prefs_dir / "kto.jsonl", out))
+
+    def assert_same_result() -> None:
+        assert all(torch.equal(first[k], v) for k, v in weights(out / "model").items())
+        history = json.loads((out / "log_history.json").read_text())
+        assert [e["step"] for e in history if "loss" in e] == [1, 2, 3]
+
+    # Finished: returns the export as it is.
+    stamp = (out / "model" / "model.safetensors").stat().st_mtime_ns
+    train(config, prefs_dir / "kto.jsonl", out)
+    assert (out / "model" / "model.safetensors").stat().st_mtime_ns == stamp
+
+    # Crashed after the final checkpoint, before the export: exports it, trains nothing more.
+    shutil.rmtree(out / "model")
+    (out / "log_history.json").unlink()
+    train(config, prefs_dir / "kto.jsonl", out)
+    assert_same_result()
+
+    # Crashed during step 3: resumes from checkpoint-2 and trains step 3 only.
+    shutil.rmtree(out / "model")
+    shutil.rmtree(out / "checkpoints" / "checkpoint-3")
+    (out / "log_history.json").unlink()
+    train(config, prefs_dir / "kto.jsonl", out)
+    assert_same_result()
+    assert sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*")) == [
+        "checkpoint-2",
+        "checkpoint-3",
+    ]
+
+
+def test_resume_with_another_config_is_refused(tmp_path, tiny_model_dir, prefs_dir):
+    train(tiny_config(tiny_model_dir, max_steps=1), prefs_dir / "kto.jsonl", tmp_path / "train")
+    with pytest.raises(
+        PlumError, match="was trained with different learning_rate; use a new output folder"
+    ):
+        train(
+            tiny_config(tiny_model_dir, max_steps=1, learning_rate=1e-3),
+            prefs_dir / "kto.jsonl",
+            tmp_path / "train",
+        )
+
+
+# --- errors before TRL would fail late -----------------------------------------------------------
+
+
+def kto_rows(labels: list[bool]) -> list[dict[str, Any]]:
+    return [
+        {"prompt": f"Write f{i}", "completion": f"def f{i}(): pass", "label": label}
+        for i, label in enumerate(labels)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("method", "rows", "overrides", "message"),
+    [
+        (
+            "kto",
+            kto_rows([True, False, True]),
+            {"per_device_train_batch_size": 1},
+            "per_device_train_batch_size > 1",
+        ),
+        (
+            "kto",
+            kto_rows([True, True, True]),
+            {},
+            "KTO needs both desirable and undesirable rows, got 3 desirable and 0",
+        ),
+        ("kto", kto_rows([False, False]), {}, "got 0 desirable and 2 undesirable"),
+        ("dpo", [], {}, "no preference pairs for DPO"),
+        ("sft", kto_rows([False, False]), {}, "no passing samples to fine-tune on"),
+        ("dpo", kto_rows([True, False]), {}, r"data.jsonl:1: missing field 'chosen'"),
+        (
+            "kto",
+            [{"prompt": "p", "completion": "c", "label": "yes"}],
+            {},
+            r"data.jsonl:1: field 'label' must be bool",
+        ),
+    ],
+)
+def test_bad_data_gives_one_line_errors(tmp_path, tiny_model_dir, method, rows, overrides, message):
+    write_jsonl(tmp_path / "data.jsonl", rows)
+    with pytest.raises(PlumError, match=message) as info:
+        train(
+            tiny_config(tiny_model_dir, method=method, **overrides),
+            tmp_path / "data.jsonl",
+            tmp_path / "out",
+        )
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_prompts_longer_than_max_length_are_a_one_line_error(tmp_path, tiny_model_dir, prefs_dir):
+    with pytest.raises(PlumError, match="every prompt is at least max_length=8 tokens long"):
+        train(
+            tiny_config(tiny_model_dir, method="dpo", max_length=8),
+            prefs_dir / "dpo.jsonl",
+            tmp_path / "out",
+        )
+
+
+def test_missing_model_is_a_one_line_error(tmp_path, prefs_dir):
+    with pytest.raises(PlumError, match="no-such-model: no such model folder") as info:
+        train(tiny_config(tmp_path / "no-such-model"), prefs_dir / "kto.jsonl", tmp_path / "out")
+    assert "\n" not in str(info.value)
+    with pytest.raises(PlumError, match="not a model folder"):
+        train(tiny_config(tmp_path), prefs_dir / "kto.jsonl", tmp_path / "out")
+
+
+def test_unavailable_reporter_is_a_one_line_error(tmp_path, tiny_model_dir, prefs_dir):
+    import importlib.util
+
+    if importlib.util.find_spec("wandb"):
+        pytest.skip("wandb is installed here")
+    with pytest.raises(PlumError, match="report_to=wandb needs the 'wandb' package"):
+        train(
+            tiny_config(tiny_model_dir, report_to=["wandb"]),
+            prefs_dir / "kto.jsonl",
+            tmp_path / "out",
+        )
+
+
+def test_cli_train_and_its_errors(tmp_path, tiny_model_dir, prefs_dir, capsys):
+    argv = [
+        "train",
+        "--data",
+        str(prefs_dir / "dpo.jsonl"),
+        "--out",
+        str(tmp_path / "out"),
+        "--method",
+        "dpo",
+    ]
+    tiny = [
+        "--max-steps",
+        "1",
+        "--max-length",
+        "96",
+        "--per-device-train-batch-size",
+        "2",
+        "--no-gradient-checkpointing",
+    ]
+    assert main([*argv, *tiny, "--model", str(tiny_model_dir)]) == 0
+    assert f"trained model: {tmp_path / 'out' / 'model'}" in capsys.readouterr().out
+    # click rejects an unknown method (usage error, exit 2) before anything runs
+    assert main([*argv, "--model", str(tiny_model_dir), "--method", "ppo"]) == 2
+    assert "Invalid value for '--method': 'ppo' is not one of 'kto', 'dpo', 'sft'" in capsys.readouterr().err
+    assert main([*argv, *tiny, "--lora-r", "0", "--model", str(tiny_model_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "plum-train: error: command line: lora_r must be >= 1, got 0"
