@@ -280,12 +280,18 @@ def test_cli_train_and_its_errors(tmp_path, tiny_model_dir, prefs_dir, capsys):
     tiny = [
         "--max-steps",
         "1",
+        "--warmup-steps",
+        "0",
         "--max-length",
         "96",
         "--per-device-train-batch-size",
         "2",
         "--no-gradient-checkpointing",
     ]
+    # One step under warmup has learning rate 0: a loud error, not a silently untrained export.
+    zero_lr = [*argv[:3], "--out", str(tmp_path / "zero"), *argv[5:], *tiny[:2]]
+    assert main([*zero_lr, "--model", str(tiny_model_dir)]) == 2
+    assert "training changed no trainable weight" in capsys.readouterr().err
     assert main([*argv, *tiny, "--model", str(tiny_model_dir)]) == 0
     assert f"trained model: {tmp_path / 'out' / 'model'}" in capsys.readouterr().out
     # click rejects an unknown method (usage error, exit 2) before anything runs
@@ -294,3 +300,12 @@ def test_cli_train_and_its_errors(tmp_path, tiny_model_dir, prefs_dir, capsys):
     assert main([*argv, *tiny, "--lora-r", "0", "--model", str(tiny_model_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "plum-train: error: command line: lora_r must be >= 1, got 0"
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_training_that_moves_no_weight_fails_loudly(tmp_path, tiny_model_dir, prefs_dir, lora):
+    config = tiny_config(tiny_model_dir, method="dpo", lora=lora, learning_rate=0.0,
+                         gradient_checkpointing=False)  # fmt: skip
+    with pytest.raises(PlumError, match=r"training changed no trainable weight \(\d+ tensors"):
+        train(config, prefs_dir / "dpo.jsonl", tmp_path / "train")
+    assert not (tmp_path / "train" / "model").exists()  # nothing exported as if it had learned

@@ -196,7 +196,9 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path) -> Pa
                 f"{data_path}: every prompt is at least max_length={config.max_length} tokens long; "
                 "raise --max-length"
             )
+        before = _fingerprints(trainer.model)
         trainer.train(resume_from_checkpoint=checkpoint)  # checkpoints its last step too
+        _check_weights_moved(before, _fingerprints(trainer.model), config)
         checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
         history = trainer.state.log_history  # the checkpoint's copy lacks the final summary (runtime)
     if state.is_main_process:
@@ -207,6 +209,34 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path) -> Pa
 
 
 # --- checks that would otherwise fail late inside TRL ------------------------------------------
+
+
+def _fingerprints(model: Any) -> dict[str, tuple[float, float]]:
+    """(sum, norm) of each weight this process trains: enough to see whether any moved, without
+    copying a 7B model. Shards that are empty here (ZeRO-3, FSDP before setup) are left out."""
+    import torch
+
+    with torch.no_grad():
+        return {
+            name: (param.double().sum().item(), param.double().norm().item())
+            for name, param in model.named_parameters()
+            if param.requires_grad and param.numel()
+        }
+
+
+def _check_weights_moved(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], config: TrainConfig
+) -> None:
+    """A run whose optimizer moved no trainable weight trained nothing: say so instead of
+    exporting the starting policy as if it had learned."""
+    if before and all(after.get(name) == value for name, value in before.items()):
+        raise PlumError(
+            f"training changed no trainable weight ({len(before)} tensors): the learning rate was "
+            f"zero at every step taken (--learning-rate {config.learning_rate}; warmup starts at "
+            f"zero, so a 1-step run with --warmup-steps {config.warmup_steps} trains nothing) or "
+            f"no gradient reached them (completions cut away by --max-length {config.max_length})"
+        )
+
 
 
 def _read_rows(path: Path, config: TrainConfig) -> list[dict[str, Any]]:
@@ -353,6 +383,9 @@ def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path) -> 
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         max_length=config.max_length,
         gradient_checkpointing=config.gradient_checkpointing,
+        # Non-reentrant checkpointing passes gradients to LoRA weights even when the inputs need
+        # none (the reentrant kind silently gives frozen-base PEFT models no gradient).
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         bf16=config.bf16 and torch.cuda.is_available(),
         seed=config.seed,
         data_seed=config.seed,
