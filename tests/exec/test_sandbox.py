@@ -206,7 +206,7 @@ def test_works_as_an_ordinary_user() -> None:
     # where the test environment's own interpreter is not readable by other users.
     python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", python, "-c"]
-    probe = subprocess.run([*as_nobody, "import plumcode"], capture_output=True, env=env, cwd="/")
+    probe = subprocess.run([*as_nobody, "import plum_exec"], capture_output=True, env=env, cwd="/")
     if probe.returncode != 0:
         pytest.skip("the ordinary user cannot read this Python environment")
     proc = subprocess.run([*as_nobody, script], capture_output=True, text=True, timeout=120, env=env, cwd="/")
