@@ -69,7 +69,7 @@ def run_plum(work: Path, name: str, args: list[str]) -> tuple[float, Path, Path]
     command = [
         sys.executable,
         "-m",
-        "plumcode",
+        "plum_exec",
         "evaluate-samples",
         *args,
         "--out",

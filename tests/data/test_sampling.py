@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-from evalplus.provider.utility import make_raw_chat_prompt
 
 from plum_data.cli import cli
 from plum_data.generation import GeneratorConfig, SamplingParams, load_generator
@@ -61,6 +60,8 @@ class CountingGenerator:
 
 
 def test_chat_prompt_renders_exactly_as_evalplus(generator):
+    # EvalPlus is a test extra of the umbrella, absent where plum-data is installed alone.
+    make_raw_chat_prompt = pytest.importorskip("evalplus.provider.utility").make_raw_chat_prompt
     built = chat_prompt(MBPP_STYLE.prompt, PromptConfig(), prefill=True)
     text, _ = generator.render(built.prompt)
     expected = make_raw_chat_prompt(MBPP_STYLE.prompt, EVALPLUS_INSTRUCTION_PREFIX, EVALPLUS_RESPONSE_PREFIX, generator.tokenizer)

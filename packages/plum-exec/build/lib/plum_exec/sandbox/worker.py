@@ -1,0 +1,377 @@
+"""A pre-started worker: pays Python's start-up and common imports once, then forks one isolated
+child per job.
+
+Run as ``python -m plum_exec.sandbox.worker SETTINGS_JSON`` by the pool, directly (process
+isolation) or as PID 1 of a bubblewrap sandbox (namespace isolation). Protocol on stdin/stdout:
+4-byte big-endian length + payload; jobs arrive pickled (from the trusted parent), results leave
+as JSON (nothing a candidate produced is ever unpickled by the parent).
+
+Per job: the child gets its own session, rlimits, a private job folder as cwd/HOME/TMPDIR,
+stdin from /dev/null, stdout/stderr into capped files, a dedicated uid when the worker is root,
+and dies with the worker. The worker enforces the wall clock from outside and then kills every
+process the job left behind, including ones that started their own session:
+- as PID 1 of a PID namespace: ``kill(-1)`` reaches everything else in the namespace;
+- otherwise as a child subreaper (orphans are re-parented to the worker) plus, when root, a
+  ``kill(-1)`` issued as the job's dedicated uid.
+Process isolation as root also gives each job an empty network namespace and removes files its
+uid left in world-writable folders; as an ordinary user it has neither (use namespace isolation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import importlib
+import json
+import os
+import pickle
+import resource
+import secrets
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from typing import Any
+
+from plum_exec.sandbox import harness
+from plum_exec.sandbox.protocol import read_message, write_message
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 4096, 16384, 1 << 18, 2
+RECORD_BYTES_LIMIT = 64 * 1024 * 1024
+SCRUB_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable places a dedicated uid can write
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Worker:
+    def __init__(self, settings: dict[str, Any]):
+        self.s = settings
+        self.is_pid1 = os.getpid() == 1
+        self.is_root = os.geteuid() == 0
+        self.uid = settings["uid"]
+        self.workdir = settings["workdir"]
+        self.nproc_limit = self._nproc_limit()
+        if not self.is_pid1:
+            _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+    def _nproc_limit(self) -> int:
+        """RLIMIT_NPROC counts all processes of a uid: offset it by what the user already runs."""
+        if self.is_root:
+            return self.s["max_processes"]
+        mine = 0
+        for entry in os.listdir("/proc"):
+            with contextlib.suppress(OSError):
+                if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == os.getuid():
+                    mine += 1
+        return mine + self.s["max_processes"]
+
+    def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        if harness.precompile_tests(job):
+            gc.freeze()  # the new code objects join the frozen heap that children never scan
+        jobdir = os.path.join(self.workdir, f"job-{secrets.token_hex(6)}")
+        os.mkdir(jobdir, 0o700)
+        if self.is_root:
+            os.chown(jobdir, self.uid, self.uid)
+        nonce = secrets.token_hex(16)
+        read_fd, write_fd = os.pipe()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            self._child(job, jobdir, write_fd, nonce)
+        os.close(write_fd)
+        deadline = started + job["load_time_limit"] + sum(job["time_limits"]) + self.s["grace"]
+        raw, exit_code, timed_out = self._supervise(pid, read_fd, deadline)
+        self._kill_leftovers(pid)
+        os.close(read_fd)
+        result = {
+            "records": _parse_records(raw, nonce),
+            "exit_code": exit_code,
+            "timed_out": timed_out,
+            "duration": time.monotonic() - started,
+            "stdout": _head(os.path.join(jobdir, "stdout"), self.s["output_limit"]),
+            "stderr": _head(os.path.join(jobdir, "stderr"), self.s["output_limit"]),
+        }
+        _remove_tree(jobdir)
+        if self.is_root and not self.is_pid1:
+            _scrub_files_of(self.uid)
+        return result
+
+    def _child(self, job: dict[str, Any], jobdir: str, record_fd: int, nonce: str) -> None:
+        try:
+            os.setsid()
+            os.chdir(jobdir)
+            _redirect_stdio(jobdir)
+            os.closerange(3, record_fd)
+            os.closerange(record_fd + 1, 65536)
+            for var in ("HOME", "TMPDIR", "TMP", "TEMP"):
+                os.environ[var] = jobdir
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes fail with EFBIG instead
+            self._limit_resources(job)
+            if self.is_root and not self.is_pid1:
+                _libc.unshare(CLONE_NEWNET)  # root can afford a private (empty) network per job
+            if self.is_root:
+                os.setgroups([])
+                os.setgid(self.uid)
+                os.setuid(self.uid)
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+            harness.run(job, record_fd, nonce)
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(BaseException):
+                    stream.flush()
+            os._exit(0)
+
+    def _limit_resources(self, job: dict[str, Any]) -> None:
+        cpu = int(job["load_time_limit"] + sum(job["time_limits"]) + self.s["grace"]) + 1
+        memory = self.s["memory_mb"] * 1024 * 1024
+        limits = {
+            resource.RLIMIT_AS: memory,
+            resource.RLIMIT_CPU: cpu,
+            resource.RLIMIT_NPROC: self.nproc_limit,
+            resource.RLIMIT_FSIZE: self.s["max_file_mb"] * 1024 * 1024,
+            resource.RLIMIT_NOFILE: self.s["max_open_files"],
+            resource.RLIMIT_CORE: 0,
+        }
+        for kind, value in limits.items():
+            _, hard = resource.getrlimit(kind)
+            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+            resource.setrlimit(kind, (value, value))
+
+    def _supervise(self, pid: int, read_fd: int, deadline: float) -> tuple[bytes, int | None, bool]:
+        """Collect records until the child exits or the wall clock runs out."""
+        pidfd = os.pidfd_open(pid)
+        chunks: list[bytes] = []
+        size, exited, timed_out = 0, False, False
+        poller = select.poll()
+        poller.register(read_fd, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        try:
+            while not exited:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                for fd, _ in poller.poll(remaining * 1000):
+                    if fd == pidfd:
+                        exited = True
+                    elif size < RECORD_BYTES_LIMIT:
+                        data = os.read(read_fd, 65536)
+                        if not data:
+                            poller.unregister(read_fd)
+                        chunks.append(data)
+                        size += len(data)
+                    else:
+                        timed_out = True  # a record flood: stop it like a runaway program
+                        exited = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            chunks.append(_drain(read_fd))
+        finally:
+            os.close(pidfd)
+        return b"".join(chunks), os.waitstatus_to_exitcode(status), timed_out
+
+    def _kill_leftovers(self, pid: int) -> None:
+        """Kill every process the job started, whatever session or process group it moved to."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        if self.is_pid1:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(-1, signal.SIGKILL)
+        elif self.is_root:
+            _kill_all_of_uid(self.uid)
+        for _ in range(1000):  # orphans re-parent to us (subreaper / PID 1): kill and reap them
+            children = _children_of(os.getpid())
+            _reap()
+            if not children:
+                return
+            for child in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
+            time.sleep(0.001)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
+    if _libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
+        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+
+
+def private_mounts(workdir: str, blocked: dict[str, list[str]], tmpfs_bytes: int) -> None:
+    """Process isolation as root: in a private mount namespace of this worker, put the job
+    folders on a size-capped tmpfs, and hide each folder the job uid cannot enter behind a 0755
+    tmpfs with what Python needs bound back (bubblewrap does both in namespace isolation)."""
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", workdir, "tmpfs", 0, f"mode=0711,size={tmpfs_bytes}")
+    staging = tempfile.mkdtemp(dir=workdir)
+    old_umask = os.umask(0o022)
+    try:
+        for ancestor, needed in blocked.items():
+            staged = []
+            for path in needed:
+                target = tempfile.mkdtemp(dir=staging)
+                _mount(path, target, None, MS_BIND | MS_REC)
+                staged.append((target, path))
+            _mount("tmpfs", ancestor, "tmpfs", 0, "mode=0755")
+            for target, path in staged:
+                os.makedirs(path, exist_ok=True)
+                _mount(target, path, None, MS_BIND | MS_REC)
+                _libc.umount2(target.encode(), MNT_DETACH)
+    finally:
+        os.umask(old_umask)
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _kill_all_of_uid(uid: int) -> None:
+    """``kill(-1)`` as ``uid`` signals exactly that uid's processes (and not the killer itself)."""
+    killer = os.fork()
+    if killer == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            for _ in range(3):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(killer, 0)
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return _children_by_scan(pid)
+
+
+def _children_by_scan(pid: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    children.append(int(entry))
+    return children
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _redirect_stdio(jobdir: str) -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        out = os.open(os.path.join(jobdir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(out, fd)
+        os.close(out)
+    os.close(devnull)
+    sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process ends with the job
+    sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+
+
+def _drain(fd: int) -> bytes:
+    os.set_blocking(fd, False)
+    chunks = []
+    with contextlib.suppress(BlockingIOError, OSError):
+        while len(chunks) < 1024:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def _parse_records(raw: bytes, nonce: str) -> list[dict[str, Any]]:
+    """Keep well-formed records carrying this job's nonce; anything else is noise."""
+    records = []
+    for line in raw.split(b"\n"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.pop("n", None) == nonce:
+            records.append(record)
+    return records
+
+
+def _head(path: str, limit: int) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _remove_tree(path: str) -> None:
+    def make_writable_and_retry(func: Any, target: str, _exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(target), 0o700)
+            os.chmod(target, 0o700)
+            func(target)
+
+    shutil.rmtree(path, onerror=make_writable_and_retry)
+
+
+def _scrub_files_of(uid: int) -> None:
+    """Process isolation as root: remove what the job's uid left in world-writable folders."""
+    for folder in SCRUB_DIRS:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_uid != uid:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        _remove_tree(entry.path)
+                    else:
+                        os.unlink(entry.path)
+
+
+def main() -> None:
+    settings = json.loads(sys.argv[1])
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.fdopen(os.dup(1), "wb")
+    # Keep the protocol channel clean: nothing else may write to fd 1.
+    os.dup2(2, 1)
+    if os.getpid() != 1:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when workers stop
+    for module in settings["preload"]:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+    if os.geteuid() == 0 and os.getpid() != 1:
+        private_mounts(settings["workdir"], settings["expose"], settings["tmpfs_bytes"])
+    worker = Worker(settings)
+    # Children must not run the cyclic GC over everything inherited: it writes to every object
+    # and turns each fork's shared pages into copies (gc.freeze cuts a job from ~10 ms to ~3 ms).
+    gc.collect()
+    gc.freeze()
+    write_message(proto_out, json.dumps({"ready": True, "uid": os.geteuid()}).encode())
+    while True:
+        message = read_message(proto_in)
+        if message is None:
+            return
+        job = pickle.loads(message)
+        write_message(proto_out, json.dumps(worker.run_job(job)).encode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,490 @@
+"""Stage 3b: train the policy on preference data with TRL (KTO, DPO) or on passing samples (SFT).
+
+``train(config, data_path, out_dir)`` leaves in ``out_dir``:
+
+- ``checkpoints/``: Trainer checkpoints (and TensorBoard's ``runs/``); an interrupted run resumes
+  from the last one,
+- ``model/``: the final export, a plain model folder (LoRA merged into the base weights,
+  tokenizer padded on the left for batched generation) that the generation backends load,
+- ``log_history.json``: Trainer's ``log_history`` (loss, rewards/chosen, rewards/rejected, kl, ...)
+  for the report's curves; ``train_config.json``: the resolved config and library versions.
+
+Works unchanged under ``accelerate launch`` (DDP, DeepSpeed ZeRO-2/3, FSDP): every process runs
+the same code, Trainer gathers sharded weights into each checkpoint, and only the main process
+writes the export and the JSON files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from plum_exec.errors import PlumError
+from plum_exec.jsonl import read_jsonl, require, write_json
+from plum_exec.sources import model_source
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
+
+METHODS = ("kto", "dpo", "sft")
+EXPORT_DIR = "model"
+CHECKPOINT_DIR = "checkpoints"
+LOG_FILE = "log_history.json"
+CONFIG_FILE = "train_config.json"
+# Written by ``plum prefs`` beside its data; holds KTO loss weights computed from the label counts.
+PREFS_STATS_FILE = "stats.json"
+# Each loss's input columns, as TRL's dataset-format docs name them.
+COLUMNS = {
+    "kto": ("prompt", "completion", "label"),
+    "dpo": ("prompt", "chosen", "rejected"),
+    "sft": ("prompt", "completion"),
+}
+REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
+
+
+@dataclass
+class TrainConfig:
+    """Settings of ``plum train``; each maps onto TRL's KTOConfig / DPOConfig / SFTConfig.
+
+    > Parameters that control the model
+
+    model: the policy to start from (a local folder, or a Hub id where the Hub is reachable).
+    lora: train a LoRA adapter (PEFT); the reference policy is then the base model with the
+        adapter disabled, so no second copy sits in memory. Without it, every weight trains and
+        TRL loads a separate frozen reference copy (or precomputes its log-probs).
+
+    > Parameters that control the training
+
+    learning_rate: 5e-6 suits LoRA; full fine-tuning usually wants 5e-7 to 1e-6 (TRL's 1e-6).
+    desirable_weight / undesirable_weight: unset means "from ``stats.json`` beside the data"
+        (written by ``plum prefs --balance weights``), else 1.0.
+    bf16: mixed precision on a GPU; ignored on CPU, where bf16 autocast is slow.
+    """
+
+    method: Literal["kto", "dpo", "sft"] = field(
+        default="kto",
+        metadata={
+            "help": "kto (labelled samples), dpo (pairs) or sft (passing samples only)",
+            "choices": list(METHODS),
+        },
+    )
+    model: str = field(default="", metadata={"help": "policy model folder to start from"})
+    lora: bool = field(
+        default=True,
+        metadata={"help": "train a LoRA adapter (merged at export) instead of all weights"},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank"})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha"})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout"})
+    lora_target_modules: list[str] = field(
+        default_factory=lambda: ["all-linear"],
+        metadata={
+            "help": "modules that get LoRA adapters; all-linear = every linear layer but the output head"
+        },
+    )
+    learning_rate: float = field(default=5e-6, metadata={"help": "peak learning rate (AdamW)"})
+    lr_scheduler_type: str = field(
+        default="cosine", metadata={"help": "transformers scheduler name"}
+    )
+    warmup_steps: float = field(
+        default=0.1, metadata={"help": "warmup steps; below 1, a fraction of all steps"}
+    )
+    num_train_epochs: float = field(
+        default=1.0, metadata={"help": "passes over the data (when max_steps < 0)"}
+    )
+    max_steps: int = field(
+        default=-1, metadata={"help": "optimizer steps; overrides epochs when > 0"}
+    )
+    per_device_train_batch_size: int = field(
+        default=4, metadata={"help": "batch per device (KTO: must be > 1)"}
+    )
+    gradient_accumulation_steps: int = field(
+        default=4, metadata={"help": "micro-batches per optimizer step"}
+    )
+    beta: float = field(
+        default=0.1, metadata={"help": "KTO/DPO beta: higher stays closer to the reference"}
+    )
+    desirable_weight: float | None = field(
+        default=None, metadata={"help": "KTO weight of desirable rows"}
+    )
+    undesirable_weight: float | None = field(
+        default=None, metadata={"help": "KTO weight of undesirable rows"}
+    )
+    max_length: int = field(
+        default=1024, metadata={"help": "max tokens of prompt + completion (truncates the end)"}
+    )
+    precompute_ref_log_probs: bool = field(
+        default=False,
+        metadata={
+            "help": "KTO/DPO: compute reference log-probs once before training (saves memory)"
+        },
+    )
+    gradient_checkpointing: bool = field(
+        default=True, metadata={"help": "recompute activations to save memory"}
+    )
+    bf16: bool = field(
+        default=True, metadata={"help": "bf16 mixed precision on GPU (ignored on CPU)"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed for initialisation (LoRA) and data order"})
+    report_to: list[str] = field(
+        default_factory=lambda: ["none"],
+        metadata={
+            "help": "where to log live: tensorboard, wandb, none",
+            "choices": ["tensorboard", "wandb", "none"],
+        },
+    )
+    logging_steps: int = field(default=1, metadata={"help": "optimizer steps between log records"})
+    save_steps: int = field(default=100, metadata={"help": "optimizer steps between checkpoints"})
+    save_total_limit: int = field(default=2, metadata={"help": "checkpoints kept (oldest deleted)"})
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        for name in (
+            "lora_r",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "max_length",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        unknown = sorted(set(self.report_to) - {"tensorboard", "wandb", "none"})
+        if unknown:
+            raise ValueError(
+                f"report_to: unknown {', '.join(unknown)} (use tensorboard, wandb or none)"
+            )
+
+
+def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path) -> Path:
+    """Train on ``data_path`` (JSONL in TRL's columns) and return the exported model folder.
+
+    Rerunning with the same folder resumes from the last checkpoint, or returns at once when the
+    export is already there; a folder started with another config or data file is refused.
+    The export is the final checkpoint (LoRA merged into the base weights, in the policy's
+    dtype) with the policy's tokenizer.
+    """
+    out_dir, data_path = Path(out_dir), Path(data_path)
+    export_dir = out_dir / EXPORT_DIR
+    _check_reporters(config.report_to)
+    rows = _read_rows(data_path, config)
+    weights = _kto_loss_weights(config, data_path)
+    record = _config_record(config, data_path, weights)
+    _check_same_config(out_dir / CONFIG_FILE, record)
+    # The export is renamed into place last, so it exists only when complete.
+    if export_dir.is_dir():
+        return export_dir
+    tokenizer = load_tokenizer(config.model)
+    args = _trl_args(config, weights, out_dir)
+    state = args.distributed_state
+    if state.is_main_process:
+        write_json(out_dir / CONFIG_FILE, record)
+
+    checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
+    history: list[dict[str, Any]] | None = None
+    # Resuming from the final checkpoint would still run one more step (transformers checks
+    # max_steps only after a step), so a finished training goes straight to the export.
+    if checkpoint is None or not _is_final(checkpoint):
+        trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer)
+        if len(trainer.train_dataset) == 0:  # TRL drops rows whose prompt alone fills max_length
+            raise PlumError(
+                f"{data_path}: every prompt is at least max_length={config.max_length} tokens long; "
+                "raise --max-length"
+            )
+        before = _fingerprints(trainer.model)
+        trainer.train(resume_from_checkpoint=checkpoint)  # checkpoints its last step too
+        _check_weights_moved(before, _fingerprints(trainer.model), config)
+        checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
+        history = trainer.state.log_history  # the checkpoint's copy lacks the final summary (runtime)
+    if state.is_main_process:
+        _export(checkpoint, config, tokenizer, export_dir)
+        write_json(out_dir / LOG_FILE, history if history is not None else _trainer_state(checkpoint)["log_history"])
+    state.wait_for_everyone()
+    return export_dir
+
+
+# --- checks that would otherwise fail late inside TRL ------------------------------------------
+
+
+def _fingerprints(model: Any) -> dict[str, tuple[float, float]]:
+    """(sum, norm) of each weight this process trains: enough to see whether any moved, without
+    copying a 7B model. Shards that are empty here (ZeRO-3, FSDP before setup) are left out."""
+    import torch
+
+    with torch.no_grad():
+        return {
+            name: (param.double().sum().item(), param.double().norm().item())
+            for name, param in model.named_parameters()
+            if param.requires_grad and param.numel()
+        }
+
+
+def _check_weights_moved(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], config: TrainConfig
+) -> None:
+    """A run whose optimizer moved no trainable weight trained nothing: say so instead of
+    exporting the starting policy as if it had learned."""
+    if before and all(after.get(name) == value for name, value in before.items()):
+        raise PlumError(
+            f"training changed no trainable weight ({len(before)} tensors): the learning rate was "
+            f"zero at every step taken (--learning-rate {config.learning_rate}; warmup starts at "
+            f"zero, so a 1-step run with --warmup-steps {config.warmup_steps} trains nothing) or "
+            f"no gradient reached them (completions cut away by --max-length {config.max_length})"
+        )
+
+
+
+def _read_rows(path: Path, config: TrainConfig) -> list[dict[str, Any]]:
+    """Rows with the method's columns, validated with file:line errors; SFT keeps passing rows only."""
+    columns = COLUMNS[config.method]
+    rows = []
+    for lineno, row in enumerate(read_jsonl(path), start=1):
+        where = f"{path}:{lineno}"
+        for column in columns:
+            require(row, column, where, bool if column == "label" else (str, list))
+        # SFT is rejection-sampling fine-tuning: KTO files carry both labels, keep the passing rows.
+        if config.method == "sft" and "label" in row and not require(row, "label", where, bool):
+            continue
+        rows.append({column: row[column] for column in columns})
+    _check_rows(rows, path, config)
+    return rows
+
+
+def _check_rows(rows: list[dict[str, Any]], path: Path, config: TrainConfig) -> None:
+    if config.method == "dpo" and not rows:
+        raise PlumError(
+            f"{path}: no preference pairs for DPO (every problem had all or no samples passing?)"
+        )
+    if config.method == "sft" and not rows:
+        raise PlumError(
+            f"{path}: no passing samples to fine-tune on (sft keeps rows with label true)"
+        )
+    if config.method == "kto":
+        n_desirable = sum(row["label"] for row in rows)
+        if n_desirable in (0, len(rows)):
+            raise PlumError(
+                f"{path}: KTO needs both desirable and undesirable rows, got {n_desirable} desirable "
+                f"and {len(rows) - n_desirable} undesirable"
+            )
+        if config.per_device_train_batch_size < 2:
+            raise PlumError(
+                "KTO needs per_device_train_batch_size > 1: it estimates its KL term from the other "
+                f"completions in the same batch (got {config.per_device_train_batch_size})"
+            )
+
+
+def _check_reporters(report_to: list[str]) -> None:
+    for name in report_to:
+        modules = REPORTERS.get(name, ())
+        if modules and not any(importlib.util.find_spec(m) for m in modules):
+            raise PlumError(
+                f"report_to={name} needs the '{modules[0]}' package (pip install {modules[0]})"
+            )
+
+
+def _kto_loss_weights(config: TrainConfig, data_path: Path) -> dict[str, float]:
+    """Explicit weights win; otherwise those ``plum prefs`` computed from the label counts; else 1."""
+    if config.method != "kto":
+        return {}
+    stats_path = data_path.parent / PREFS_STATS_FILE
+    from_prefs: dict[str, float] = {}
+    if stats_path.is_file():
+        try:
+            from_prefs = json.loads(stats_path.read_text(encoding="utf-8")).get("kto_weights", {})
+        except json.JSONDecodeError as exc:
+            raise PlumError(f"{stats_path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    return {
+        name: float(value if value is not None else from_prefs.get(name, 1.0))
+        for name, value in (
+            ("desirable_weight", config.desirable_weight),
+            ("undesirable_weight", config.undesirable_weight),
+        )
+    }
+
+
+def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
+    """The policy's tokenizer, set up for batched generation; a bad model path is a PlumError.
+
+    Loading it is the first place a wrong ``--model`` shows up, so it says so plainly.
+    """
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_source(model))
+    except (OSError, ValueError) as exc:
+        raise PlumError(
+            f"model {model!r}: no such folder, and not loadable ({str(exc).splitlines()[0]})"
+        ) from None
+    # Left padding is what batched generation needs; TRL's collators pad on their own.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _config_record(
+    config: TrainConfig, data_path: Path, weights: dict[str, float]
+) -> dict[str, Any]:
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    return {
+        "config": dataclasses.asdict(config),
+        "data": str(data_path.resolve()),
+        "kto_weights": weights,
+        "versions": {m.__name__: m.__version__ for m in (trl, transformers, peft, torch)},
+    }
+
+
+def _check_same_config(path: Path, record: dict[str, Any]) -> None:
+    """Resuming with other settings would mix two trainings in one checkpoint folder."""
+    if not path.is_file():
+        return
+    previous = json.loads(path.read_text(encoding="utf-8"))
+    changed = [
+        key for key, value in record["config"].items() if previous["config"].get(key) != value
+    ]
+    changed += [key for key in ("data", "kto_weights") if previous.get(key) != record[key]]
+    if changed:
+        raise PlumError(
+            f"{path.parent}: was trained with different {', '.join(changed)}; use a new output folder"
+        )
+
+
+# --- TRL --------------------------------------------------------------------------------------
+
+
+def _to_dataset(rows: list[dict[str, Any]]) -> Dataset:
+    from datasets import Dataset
+
+    return Dataset.from_list(rows)
+
+
+def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path) -> TrainingArguments:
+    """The method's TRL config; building it also sets up the (distributed) process state."""
+    import torch
+    from trl import DPOConfig, KTOConfig, SFTConfig
+
+    common: dict[str, Any] = dict(
+        output_dir=str(out_dir / CHECKPOINT_DIR),
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_steps,
+        num_train_epochs=config.num_train_epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        max_length=config.max_length,
+        gradient_checkpointing=config.gradient_checkpointing,
+        # Non-reentrant checkpointing passes gradients to LoRA weights even when the inputs need
+        # none (the reentrant kind silently gives frozen-base PEFT models no gradient).
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        bf16=config.bf16 and torch.cuda.is_available(),
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to=config.report_to,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        disable_tqdm=True,  # RichProgressCallback draws the bar instead
+    )
+    preference = dict(beta=config.beta, precompute_ref_log_probs=config.precompute_ref_log_probs)
+    if config.method == "kto":
+        return KTOConfig(**common, **preference, **weights)
+    if config.method == "dpo":
+        return DPOConfig(**common, **preference)
+    return SFTConfig(**common)
+
+
+def _build_trainer(
+    config: TrainConfig,
+    args: TrainingArguments,
+    dataset: Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+) -> Trainer:
+    from transformers import PrinterCallback
+    from trl import DPOTrainer, KTOTrainer, RichProgressCallback, SFTTrainer
+
+    trainer_cls = {"kto": KTOTrainer, "dpo": DPOTrainer, "sft": SFTTrainer}[config.method]
+    trainer = trainer_cls(
+        model=config.model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=_lora_config(config) if config.lora else None,
+        callbacks=[RichProgressCallback()],
+    )
+    trainer.remove_callback(PrinterCallback)  # the rich panel shows the same logs
+    return trainer
+
+
+def _lora_config(config: TrainConfig) -> Any:
+    from peft import LoraConfig
+
+    targets = config.lora_target_modules
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        # PEFT takes the shortcut only as a bare string, not inside a list.
+        target_modules="all-linear" if targets == ["all-linear"] else targets,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _last_checkpoint(folder: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    return Path(last) if last else None
+
+
+def _trainer_state(checkpoint: Path) -> dict[str, Any]:
+    return json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+
+
+def _is_final(checkpoint: Path) -> bool:
+    state = _trainer_state(checkpoint)
+    return state["global_step"] >= state["max_steps"]
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def _export(
+    checkpoint: Path, config: TrainConfig, tokenizer: PreTrainedTokenizerBase, export_dir: Path
+) -> None:
+    """Write the final checkpoint as a plain model folder, atomically (renamed into place last).
+
+    Main process only: the checkpoint already holds whole weights, gathered by Trainer when it
+    saved them under ZeRO-3 (``zero3_save_16bit_model``) or FSDP (``FULL_STATE_DICT``).
+    """
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers.integrations import unset_hf_deepspeed_config
+
+    # Training is over; a live ZeRO-3 config would make these one-process loads wait for the
+    # other ranks to join a partitioned init.
+    unset_hf_deepspeed_config()
+    partial = export_dir.with_name(f".{export_dir.name}.partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    # In the policy's own dtype (full fine-tuning trains fp32 master weights), so every round's
+    # model has the size and precision of the one it started from.
+    dtype = AutoConfig.from_pretrained(config.model).dtype
+    if config.lora:
+        base = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype)
+        model = PeftModel.from_pretrained(base, str(checkpoint)).merge_and_unload()
+    else:
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(export_dir)
