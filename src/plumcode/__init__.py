@@ -18,37 +18,23 @@ The Python API mirrors the commands; names load on first use, so ``import plumco
 
 from __future__ import annotations
 
+import plum_data
+import plum_exec
+import plum_train
 from plum_exec.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-# Public name -> the module that defines it.
+# Public name -> the module that defines it: the loop's and the report's, and every package's.
 _EXPORTS = {
+    **plum_exec.EXPORTS,
+    **plum_data.EXPORTS,
+    **plum_train.EXPORTS,
     "RunConfig": "plumcode.loop",
     "EvalSetsConfig": "plumcode.loop",
     "load_run_config": "plumcode.loop",
     "run": "plumcode.loop",
     "write_report": "plumcode.report",
-    "InstructionsConfig": "plum_data.instructions",
-    "load_instructions": "plum_data.instructions",
-    "TestGenConfig": "plum_data.testgen",
-    "synthesize_tests": "plum_data.testgen",
-    "GeneratorConfig": "plum_data.generation",
-    "SamplingParams": "plum_data.generation",
-    "load_generator": "plum_data.generation",
-    "PromptConfig": "plum_data.prompts",
-    "sample_problems": "plum_data.sampling",
-    "SandboxConfig": "plum_exec.sandbox",
-    "Sandbox": "plum_exec.sandbox",
-    "load_benchmark": "plum_exec.problems",
-    "load_problems_jsonl": "plum_exec.problems",
-    "EvaluationConfig": "plum_exec.evaluation",
-    "evaluate_samples": "plum_exec.evaluation",
-    "read_samples": "plum_exec.evaluation",
-    "PrefsConfig": "plum_data.preferences",
-    "build_preferences": "plum_data.preferences",
-    "TrainConfig": "plum_train.training",
-    "train": "plum_train.training",
 }
 
 __all__ = ["__version__", *_EXPORTS]

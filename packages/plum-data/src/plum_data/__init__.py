@@ -16,7 +16,7 @@ from plum_exec.lazy import lazy_exports
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
-_EXPORTS = {
+EXPORTS = {
     "InstructionsConfig": "plum_data.instructions",
     "load_instructions": "plum_data.instructions",
     "TestGenConfig": "plum_data.testgen",
@@ -30,6 +30,6 @@ _EXPORTS = {
     "build_preferences": "plum_data.preferences",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *EXPORTS]
 
-__getattr__, __dir__ = lazy_exports("plum_data", _EXPORTS, globals())
+__getattr__, __dir__ = lazy_exports("plum_data", EXPORTS, globals())

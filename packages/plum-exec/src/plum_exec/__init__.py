@@ -16,7 +16,7 @@ from plum_exec.lazy import lazy_exports
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it.
-_EXPORTS = {
+EXPORTS = {
     "PlumError": "plum_exec.errors",
     "SandboxConfig": "plum_exec.sandbox",
     "Sandbox": "plum_exec.sandbox",
@@ -30,6 +30,6 @@ _EXPORTS = {
     "extract_code": "plum_exec.extraction",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *EXPORTS]
 
-__getattr__, __dir__ = lazy_exports("plum_exec", _EXPORTS, globals())
+__getattr__, __dir__ = lazy_exports("plum_exec", EXPORTS, globals())

@@ -15,11 +15,11 @@ from plum_exec.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
+EXPORTS = {
     "TrainConfig": "plum_train.training",
     "train": "plum_train.training",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *EXPORTS]
 
-__getattr__, __dir__ = lazy_exports("plum_train", _EXPORTS, globals())
+__getattr__, __dir__ = lazy_exports("plum_train", EXPORTS, globals())
