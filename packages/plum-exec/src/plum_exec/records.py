@@ -19,7 +19,7 @@ ERROR: Status = "error"
 INFRA_ERROR: Status = "infra_error"
 STATUSES: tuple[Status, ...] = (PASS, FAIL, TIMEOUT, ERROR, INFRA_ERROR)
 
-TestKind = Literal["assert", "io", "check"]
+TestKind = Literal["assert", "io", "check", "stdio", "functional"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,13 @@ class TestCase:
       plain data and is compared with ``expected`` outside the sandbox (with the problem's
       ``atol`` for floats), so the program never sees the expected value.
     - ``check``: HumanEval style; ``code`` defines ``check(candidate)``, called with the entry point.
+    - ``stdio``: the program gets ``inputs`` (a string) on stdin; its stdout is compared with
+      ``expected`` (a string) by LiveCodeBench's rules, outside the sandbox.
+    - ``functional``: ``inputs`` holds one JSON value per line, the positional arguments of the
+      entry point (a method of ``Solution()`` when the program defines that class); the returned
+      value is compared with ``expected`` (JSON text) by LiveCodeBench's rules, outside the sandbox.
+    ``stdio`` and ``functional`` tests load and run the program as LiveCodeBench's grader does
+    (docs/livecodebench.md); a problem's tests are all of one of these kinds or none.
 
     ``oracle`` (io tests) names how an output is judged against ``expected``: ``exact`` (``==``,
     floats within the problem's ``atol``, EvalPlus's rule), ``set_eq`` (same elements),

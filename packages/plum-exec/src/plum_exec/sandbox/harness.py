@@ -24,7 +24,7 @@ import types
 from builtins import BaseException, bool, callable, float, getattr, max, str, type, zip  # noqa: UP029
 from typing import Any
 
-from plum_exec.sandbox import values
+from plum_exec.sandbox import lcb_child, values
 
 GUARD_COMPARE = "__plum_compare__"
 GUARD_TRUTH = "__plum_truth__"
@@ -159,7 +159,7 @@ def precompile_tests(job: dict[str, Any]) -> bool:
     changed = False
     for test in job["tests"]:
         key = (test["code"], job["entry_point"])
-        if test["kind"] == "io" or key in _compiled_tests:
+        if test["kind"] in ("io", *lcb_child.KINDS) or key in _compiled_tests:
             continue
         if len(_compiled_tests) >= COMPILED_TESTS_LIMIT:
             _compiled_tests.clear()
@@ -194,6 +194,8 @@ def _load(job: dict[str, Any], namespace: dict[str, Any]) -> str | None:
     """Exec setup and program under the load time limit; return an error message or None."""
     try:
         with _alarm(job["load_time_limit"]):
+            if lcb_child.is_lcb_job(job):
+                return lcb_child.load(job, namespace)
             for part, name in ((job["setup"], "<setup>"), (job["program"], "<program>")):
                 if part:
                     exec(compile(part, name, "exec"), namespace)
@@ -213,6 +215,11 @@ def _run_test(index: int, test: dict[str, Any], job: dict[str, Any], namespace: 
     namespace.update({GUARD_COMPARE: _guard_compare, GUARD_TRUTH: _guard_truth, GUARD_RESULT: _guard_result})
     started = time.perf_counter()
     try:
+        if test["kind"] in lcb_child.KINDS:  # stdin/stdout and LiveCodeBench-style calls
+            with _alarm(job["time_limits"][index]):
+                record.update(lcb_child.execute(test, namespace))
+            record["t"] = time.perf_counter() - started
+            return record
         with _alarm(job["time_limits"][index]):
             output = _execute(test, job["entry_point"], namespace)
         record["s"] = "pass"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from plum_exec import lcb_judge
 from plum_exec.errors import PlumError
 from plum_exec.records import ERROR, FAIL, INFRA_ERROR, PASS, TIMEOUT, TestOutcome
 from plum_exec.sandbox import paths, values
@@ -295,6 +296,8 @@ def _judge(test: Any, record: dict[str, Any] | None, atol: float) -> tuple[TestO
     status, duration, message = record.get("s"), float(record.get("t", 0.0)), str(record.get("m", ""))
     if status not in (PASS, FAIL, TIMEOUT, ERROR):
         return TestOutcome(FAIL, duration, "malformed record"), None
+    if status == PASS and test.kind in lcb_judge.KINDS:
+        return lcb_judge.judge_record(test.kind, test.expected, record, duration), None
     if status != PASS or test.kind != "io":
         return TestOutcome(status, duration, message), None
     try:
