@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -22,12 +23,15 @@ from plum_exec.jsonl import JsonlAppender, read_jsonl, require
 from plum_exec.records import Problem, Sample
 
 
-def load_problem_set(spec: str, dataset_path: str | Path | None = None) -> dict[str, Problem]:
-    """A benchmark name (``humaneval``, ``mbpp+``, ...; from ``dataset_path`` if given) or a problems JSONL."""
+def load_problem_set(spec: str, dataset_path: str | Path | None = None, **options: Any) -> dict[str, Problem]:
+    """A benchmark name (``humaneval``, ``mbpp+``, ``livecodebench``, ...; from ``dataset_path`` if
+    given; ``options`` such as LiveCodeBench's ``release_version``) or a problems JSONL."""
     from plum_exec.problems import BENCHMARKS, load_benchmark, load_problems_jsonl
 
     if spec in BENCHMARKS:
-        return load_benchmark(spec, dataset_path)
+        return load_benchmark(spec, dataset_path, **options)
+    if any(value is not None for value in options.values()):
+        raise PlumError(f"--release-version, --start-date and --end-date go with --benchmark livecodebench, not {spec}")
     if dataset_path is not None:
         raise PlumError(f"a dataset path goes with a benchmark name ({', '.join(BENCHMARKS)}), not with {spec}")
     if Path(spec).suffix in (".jsonl", ".gz") or Path(spec).exists():

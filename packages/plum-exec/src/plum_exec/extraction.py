@@ -22,6 +22,7 @@ import symtable
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from plum_exec import pysource
 
@@ -340,3 +341,34 @@ def _join(statements: list[_Statement]) -> str:
 
 
 _SIMPLE = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr)
+
+
+# ---------------------------------------------------------------- LiveCodeBench's rule and scripts
+
+
+def extract_livecodebench(response: str, *, base_model: bool = False) -> str:
+    """LiveCodeBench's ``extract_code``: a base model's whole answer, stripped; for a chat model
+    the lines between the last two lines containing a code fence, or "" with fewer than two."""
+    if base_model:
+        return response.strip()
+    lines = response.split("\n")
+    fences = [i for i, line in enumerate(lines) if "```" in line]
+    if len(fences) < 2:
+        return ""
+    return "\n".join(lines[fences[-2] + 1 : fences[-1]])
+
+
+def extract_script(response: str) -> str:
+    """A whole program that reads stdin: its code blocks as they are, without sanitizing (which
+    would drop ``input()``, prints and the main guard that such a program consists of)."""
+    return "\n\n".join(code_chunks(response))
+
+
+def program_from_response(response: str, problem: Any, *, base_model: bool = False) -> str:
+    """The program to run for ``problem`` (a ``records.Problem``): LiveCodeBench's rule for its
+    problems, a whole script for stdin/stdout problems, else ``extract_code``."""
+    if problem.metadata.get("benchmark") == "livecodebench":
+        return extract_livecodebench(response, base_model=base_model)
+    if any(test.kind == "stdio" for test in problem.tests):
+        return extract_script(response)
+    return extract_code(response, problem.entry_point)

@@ -108,8 +108,9 @@ def _array_outcome(returned: list[Any], expected: Any) -> tuple[str, str]:
     return (PASS, "") if equal else (FAIL, "wrong answer: numpy array")
 
 
-def judge_record(kind: str, expected: str, record: dict[str, Any], duration: float) -> TestOutcome:
-    """The outcome of a test the program finished (record status ``pass``) of ``kind``."""
+def judge_record(kind: str, expected: Any, record: dict[str, Any], duration: float) -> TestOutcome:
+    """The outcome of a test the program finished (record status ``pass``): ``expected`` is the
+    expected stdout (``stdio``) or the decoded expected value (``functional``)."""
     if "np" in record:
         return TestOutcome(FAIL, duration, f"wrong answer: {record['np']}")
     if "big" in record:
@@ -124,7 +125,7 @@ def judge_record(kind: str, expected: str, record: dict[str, Any], duration: flo
         returned = values.decode(parse_json(output))
     except (ValueError, TypeError, AttributeError, RecursionError):
         return TestOutcome(FAIL, duration, "unreadable output")
-    status, message = functional_outcome(returned, parse_json(expected), record.get("nd") is True)
+    status, message = functional_outcome(returned, expected, record.get("nd") is True)
     return TestOutcome(status, duration, message)  # type: ignore[arg-type]
 
 

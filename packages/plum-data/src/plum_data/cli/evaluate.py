@@ -12,6 +12,7 @@ import click
 from plum_data.cli.sample import generation_options, limited_problems, sample_with
 from plum_data.generation import SamplingParams
 from plum_exec import config as cfg
+from plum_exec.cli import benchmark_window_options, window_options
 from plum_exec.command import examples
 from plum_exec.evaluation import EvaluationConfig
 
@@ -19,6 +20,7 @@ EXAMPLES = """
 plum evaluate --model Qwen/Qwen2.5-Coder-1.5B-Instruct --benchmark humaneval+ --greedy --out eval/he
 plum evaluate --model ./round-2 --benchmark mbpp+ --n 10 --temperature 0.8 --out eval/mbpp
 plum evaluate --model gpt-4o-mini --base-url https://api.openai.com/v1 --benchmark problems.jsonl --out eval/custom
+plum evaluate --model Qwen/Qwen2.5-Coder-7B-Instruct --benchmark livecodebench --release-version release_v1 --greedy --out eval/lcb
 --out gets samples.jsonl, results.jsonl, summary.json and settings.json; rerun to resume.
 """
 
@@ -34,10 +36,11 @@ def sampling_params(params: dict[str, Any]) -> SamplingParams:
 @click.command(short_help="sample a model on a benchmark, execute, and report pass@k",
                epilog=examples(EXAMPLES))  # fmt: skip
 @click.option("--benchmark", required=True,
-              help="humaneval, humaneval+, mbpp, mbpp+, or a problems JSONL")  # fmt: skip
+              help="humaneval, humaneval+, mbpp, mbpp+, livecodebench, or a problems JSONL")  # fmt: skip
 @click.option("--dataset-path", help="local data file for a named benchmark (default: its usual source)")
 @click.option("--out", required=True, help="output folder (samples, results, summary)")
 @click.option("--greedy", is_flag=True, help="EvalPlus-style greedy pass@1: n=1, temperature 0")
+@benchmark_window_options
 @generation_options
 @cfg.options(EvaluationConfig)
 def evaluate(**params: Any) -> None:
@@ -48,11 +51,13 @@ def evaluate(**params: Any) -> None:
 
     out = Path(params["out"])
     sampling = sampling_params(params)
-    problems = limited_problems(params["limit"], params["benchmark"], params["dataset_path"])
+    window = window_options(params)
+    problems = limited_problems(params["limit"], params["benchmark"], params["dataset_path"], **window)
     _check_settings(out / "settings.json", {
         "model": params["model"],
         "benchmark": params["benchmark"],
         "problems": len(problems),
+        **{key: value for key, value in window.items() if value is not None},
         "sampling": dataclasses.asdict(sampling),
     })  # fmt: skip
     samples = sample_with(params, problems, str(out / "samples.jsonl"), sampling)

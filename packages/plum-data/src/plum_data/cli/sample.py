@@ -48,12 +48,13 @@ def sample_with(params: dict[str, Any], problems: dict[str, Any], out_path: str,
                            chunk_size=params["chunk_size"])  # fmt: skip
 
 
-def limited_problems(limit: int | None, spec: str, dataset_path: str | None = None) -> dict[str, Any]:
-    """The problems named by ``spec`` (benchmark or file), cut to ``--limit``."""
+def limited_problems(limit: int | None, spec: str, dataset_path: str | None = None, **options: Any) -> dict[str, Any]:
+    """The problems named by ``spec`` (benchmark or file; ``options``: a benchmark's release and
+    date window), cut to ``--limit``."""
     from plum_data.sampling import load_problem_set
     from plum_exec.errors import PlumError
 
-    problems = load_problem_set(spec, dataset_path)
+    problems = load_problem_set(spec, dataset_path, **options)
     if limit is not None:
         if limit < 1:
             raise PlumError(f"--limit must be at least 1, got {limit}")

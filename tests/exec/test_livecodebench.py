@@ -1,0 +1,219 @@
+"""LiveCodeBench's two test kinds: its comparison rules (pure), and programs run in the sandbox
+giving the verdicts its grader gives (lcb_runner/evaluation/testing_util.py)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from plum_exec.lcb_judge import functional_outcome, parse_json, stdio_outcome
+from plum_exec.records import ERROR, FAIL, PASS, TIMEOUT, TestCase
+from plum_exec.sandbox import Job, Sandbox
+from plum_exec.sandbox.lcb_child import inline_main_block, stdio_source
+
+# ---------------------------------------------------------------- comparison rules (pure)
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("3\n", "3"),
+        ("1 2 3   \n", "1 2 3"),  # trailing spaces
+        ("  1 2 3", "1 2 3"),  # leading spaces
+        ("1.50\n", "1.5"),  # equal as Decimal
+        ("100", "1e2"),
+        ("0.1 0.20", "0.10 0.2"),
+        ("YES\n\n\n", "YES\n"),  # blank lines at the end vanish with the strip
+        ("\n\nYES", "YES"),
+        ("a\r\nb\r\n", "a\nb"),  # \r is stripped with each line
+        ("1  2", "1 2"),  # numbers: any whitespace between tokens
+        ("", ""),
+    ],
+)
+def test_stdio_outputs_that_match(output: str, expected: str) -> None:
+    assert stdio_outcome(output, expected) == (PASS, "")
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("(1, 2)\n", "1 2"),  # a printed tuple
+        ("[1, 2]", "1 2"),
+        ("1.5000001", "1.5"),  # no tolerance: Decimal equality
+        ("yes", "YES"),
+        ("a  b", "a b"),  # words are compared as strings, inner spaces count
+        ("1\n\n2", "1\n2"),  # a blank line inside changes the line count
+        ("1 2", "1\n2"),
+        ("nan", "NaN"),  # both Decimal NaN, and NaN is never equal
+        ("3", ""),
+        ("", "3"),
+    ],
+)
+def test_stdio_outputs_that_are_wrong_answers(output: str, expected: str) -> None:
+    assert stdio_outcome(output, expected)[0] == FAIL
+
+
+def test_a_signalling_nan_raises_in_lcbs_comparison_so_it_is_a_runtime_error() -> None:
+    assert stdio_outcome("sNaN", "1")[0] == ERROR
+
+
+@pytest.mark.parametrize(
+    ("returned", "expected", "status"),
+    [
+        ((1, 2), [1, 2], PASS),  # a returned tuple becomes a list
+        ([(1, 2)], [[1, 2]], FAIL),  # only at the top level
+        (True, 1, PASS),  # Python's ==
+        (2.0, 2, PASS),
+        (0.30000000000000004, 0.3, FAIL),  # no float tolerance
+        ({"a": 1}, {"a": 1}, PASS),
+        ({1: 2}, {"1": 2}, FAIL),
+        ({1, 2}, [1, 2], FAIL),
+        (None, None, PASS),
+        ("abc", "abc", PASS),
+    ],
+)
+def test_functional_comparison(returned: object, expected: object, status: str) -> None:
+    assert functional_outcome(returned, expected)[0] == status
+
+
+def test_a_numpy_array_of_several_elements_is_a_runtime_error_as_in_lcb() -> None:
+    assert functional_outcome([1, 2], [1, 2], is_array=True)[0] == ERROR
+    assert functional_outcome([3], 3, is_array=True)[0] == PASS
+    assert functional_outcome([3], [4], is_array=True)[0] == FAIL
+
+
+def test_expected_values_read_integers_up_to_lcbs_digit_limit() -> None:
+    digits = "7" * 20000  # beyond Python's default 4300-digit limit
+    sevens = 7 * (10**20000 - 1) // 9
+    assert parse_json(f"[{digits}, -{digits}]") == [sevens, -sevens]
+    with pytest.raises(ValueError):
+        parse_json("1" * 50001)
+
+
+def test_a_trailing_main_block_is_inlined_and_only_that_one() -> None:
+    program = "def main():\n    print(1)\nif __name__ == \"__main__\":\n    main()\n"
+    assert inline_main_block(program).splitlines()[-1] == "main()"
+    not_last = "if __name__ == '__main__':\n    main()\nx = 1\n"
+    assert inline_main_block(not_last) == not_last
+    assert "def wrapped_function():" in stdio_source(program)
+
+
+# ---------------------------------------------------------------- programs in the sandbox
+
+SUM = [
+    TestCase("stdio", inputs="1 2\n", expected="3\n", has_expected=True),
+    TestCase("stdio", inputs="20 22\n", expected="42\n", has_expected=True),
+]
+SUM_PROGRAMS = {
+    "right": ("a, b = map(int, input().split())\nprint(a + b)\n", [PASS, PASS]),
+    "right_with_main_guard": (
+        "import sys\ndef main():\n    a, b = map(int, sys.stdin.readline().split())\n    print(a + b)\n"
+        "if __name__ == '__main__':\n    main()\n",
+        [PASS, PASS],
+    ),
+    "trailing_spaces_and_blank_lines": ("a, b = map(int, input().split())\nprint(a + b, '  ')\nprint()\nprint()\n", [PASS, PASS]),
+    "float_formatting": ("a, b = map(int, input().split())\nprint(f'{a + b:.2f}')\n", [PASS, PASS]),  # 3.00 == 3
+    "printed_tuple": ("a, b = map(int, input().split())\nprint((a + b,))\n", [FAIL]),
+    "wrong_answer": ("print(3)\n", [PASS, FAIL]),
+    "exit_after_answer": ("a, b = map(int, input().split())\nprint(a + b)\nexit()\nprint('never')\n", [PASS, PASS]),
+    "sys_exit_after_answer": ("import sys\nprint(sum(map(int, input().split())))\nsys.exit(1)\n", [PASS, PASS]),
+    "quit_is_disabled_there": ("print(sum(map(int, input().split())))\nquit()\n", [ERROR]),
+    "runtime_error": ("a, b = map(int, input().split())\nprint(a + b)\nraise ValueError('late')\n", [ERROR]),
+    "assertion_is_a_runtime_error": ("assert False\n", [ERROR]),
+    "reads_past_the_input": ("input()\ninput()\n", [ERROR]),
+    "endless": ("while True:\n    pass\n", [TIMEOUT]),
+    "syntax_error": ("print(1\n", [ERROR]),
+    # The program body becomes a function: `global` in a nested function sees no top-level name.
+    "global_statement": (
+        "total = 0\ndef add(x):\n    global total\n    total += x\nfor v in map(int, input().split()):\n    add(v)\nprint(total)\n",
+        [ERROR],
+    ),
+    # Its stdin stand-in: buffer.readline() is always the first line.
+    "buffer_readline_repeats_the_first_line": (
+        "import sys\nsys.stdin.buffer.readline()\nprint(sum(map(int, sys.stdin.buffer.readline().split())))\n",
+        [PASS, PASS],
+    ),
+    "iterating_stdin_fails_there": ("import sys\nfor line in sys.stdin:\n    print(sum(map(int, line.split())))\n", [ERROR]),
+    # `from sys import stdin` binds the real stdin at load time; only its readline is patched.
+    "stdin_bound_at_load": ("from sys import stdin\nprint(sum(map(int, stdin.readline().split())))\n", [PASS, PASS]),
+    "stdin_read_whole": ("import sys\nprint(sum(map(int, sys.stdin.read().split())))\n", [PASS, PASS]),
+    "open_0_reads_nothing_there": ("print(sum(map(int, open(0).read().split())))\n", [FAIL]),
+    "not_main_module": ("if __name__ == '__main__':\n    print(3)\nx = 1\n", [FAIL]),
+    "class_solution_text_in_stdin_program": ("class Solution:\n    pass\nprint(sum(map(int, input().split())))\n", [ERROR]),
+    "big_int_digits": ("print(len(str(10 ** 20000)) - 20001 + sum(map(int, input().split())))\n", [PASS, PASS]),
+    "numpy_available": ("import numpy as np\nprint(int(np.array(list(map(int, input().split()))).sum()))\n", [PASS, PASS]),
+    "os_getcwd_disabled_there": ("import os\nos.getcwd()\nprint(3)\n", [ERROR]),
+    "resource_blocked_there": ("import resource\nprint(3)\n", [ERROR]),
+}
+
+
+def lcb_view(statuses: list[str]) -> list[str]:
+    """What LiveCodeBench reports: the tests up to its first failure (it stops there)."""
+    failed = next((i for i, s in enumerate(statuses) if s != PASS), len(statuses) - 1)
+    return statuses[: failed + 1]
+
+
+def _stdio_job(program: str) -> Job:
+    return Job(program, SUM, None, time_limits=[1.0, 1.0], load_time_limit=5.0)
+
+
+def test_stdio_programs_get_lcbs_verdicts(sandbox: Sandbox) -> None:
+    names = list(SUM_PROGRAMS)
+    results = dict(sandbox.run([_stdio_job(SUM_PROGRAMS[n][0]) for n in names]))
+    got = {n: lcb_view([o.status for o in results[i].outcomes]) for i, n in enumerate(names)}
+    assert got == {n: SUM_PROGRAMS[n][1] for n in names}
+
+
+def test_expected_output_never_enters_the_child(sandbox: Sandbox) -> None:
+    secret = "31415926535"
+    test = TestCase("stdio", inputs="x\n", expected=secret, has_expected=True)
+    program = "import gc\nfound = [o for o in gc.get_objects() if isinstance(o, str) and '31415926535' in o]\nprint(len(found))\n"
+    (_, result), = sandbox.run([Job(program, [test], None, time_limits=[2.0])])
+    assert result.outcomes[0].status == FAIL
+    assert result.outcomes[0].message.startswith("wrong answer at line 0: 0 != ")  # found nowhere
+
+
+TWO_SUM = [
+    TestCase("functional", inputs="[2, 7, 11, 15]\n9", expected=[0, 1], has_expected=True),
+    TestCase("functional", inputs="[3, 2, 4]\n6", expected=[1, 2], has_expected=True),
+]
+SOLUTION = textwrap.dedent("""
+    class Solution:
+        def twoSum(self, nums: List[int], target: int) -> List[int]:
+            seen = {}
+            for i, x in enumerate(nums):
+                if target - x in seen:
+                    return RESULT
+                seen[x] = i
+""")
+TWO_SUM_PROGRAMS = {
+    "right": (SOLUTION.replace("RESULT", "[seen[target - x], i]"), [PASS, PASS]),
+    "returns_tuple": (SOLUTION.replace("RESULT", "(seen[target - x], i)"), [PASS, PASS]),
+    "returns_nested_tuple": (SOLUTION.replace("RESULT", "[(seen[target - x], i)][0:1]"), [FAIL]),
+    "wrong": (SOLUTION.replace("RESULT", "[i, seen[target - x]]"), [FAIL]),
+    "module_function": ("def twoSum(nums, target):\n    return [0, 1]\n", [PASS, FAIL]),
+    "numpy_array": ("import numpy as np\nclass Solution:\n    def twoSum(self, nums, target):\n        return np.array([0, 1])\n", [ERROR]),
+    "numpy_scalars": ("import numpy as np\nclass Solution:\n    def twoSum(self, nums, target):\n        return [np.int64(0), np.int64(1)]\n", [PASS, FAIL]),
+    "missing_method": ("class Solution:\n    def other(self, nums, target):\n        return [0, 1]\n", [ERROR]),
+    "raises": ("class Solution:\n    def twoSum(self, nums, target):\n        return nums[10]\n", [ERROR]),
+    "endless": ("class Solution:\n    def twoSum(self, nums, target):\n        while True:\n            pass\n", [TIMEOUT]),
+    "lies_about_equality": (
+        "class A:\n    def __eq__(self, o):\n        return True\nclass Solution:\n    def twoSum(self, nums, target):\n        return A()\n",
+        [FAIL],
+    ),
+    "one_instance_for_all_tests": (
+        "class Solution:\n    calls = 0\n    def twoSum(self, nums, target):\n        self.calls += 1\n        return [0, 1] if self.calls == 1 else [1, 2]\n",
+        [PASS, PASS],
+    ),
+    "header_names_available": ("class Solution:\n    def twoSum(self, nums, target):\n        return list(accumulate([0, 1]))\n", [PASS, FAIL]),
+    "main_block_does_not_run": ("if __name__ == '__main__':\n    raise SystemExit\ndef twoSum(nums, target):\n    return [0, 1]\n", [PASS, FAIL]),
+}
+
+
+def test_functional_programs_get_lcbs_verdicts(sandbox: Sandbox) -> None:
+    names = list(TWO_SUM_PROGRAMS)
+    jobs = [Job(TWO_SUM_PROGRAMS[n][0], TWO_SUM, "twoSum", time_limits=[1.0, 1.0], load_time_limit=5.0) for n in names]
+    results = dict(sandbox.run(jobs))
+    got = {n: lcb_view([o.status for o in results[i].outcomes]) for i, n in enumerate(names)}
+    assert got == {n: TWO_SUM_PROGRAMS[n][1] for n in names}
