@@ -4,8 +4,10 @@ giving the verdicts its grader gives (lcb_runner/evaluation/testing_util.py)."""
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
+from test_sandbox_hostile import HOSTILE, LEVELS, _config, _marker_processes
 
 from plum_exec.lcb_judge import functional_outcome, parse_json, stdio_outcome
 from plum_exec.records import ERROR, FAIL, PASS, TIMEOUT, TestCase
@@ -217,3 +219,42 @@ def test_functional_programs_get_lcbs_verdicts(sandbox: Sandbox) -> None:
     results = dict(sandbox.run(jobs))
     got = {n: lcb_view([o.status for o in results[i].outcomes]) for i, n in enumerate(names)}
     assert got == {n: TWO_SUM_PROGRAMS[n][1] for n in names}
+
+
+# ---------------------------------------------------------------- hostile programs on stdin
+
+STDIN_TEST = [TestCase("stdio", inputs="1\n", expected="2\n", has_expected=True)]
+STDIN_HOSTILE = {
+    **{name: program + "\nprint(f(int(input())))\n" for name, program in HOSTILE.items()},
+    "print_then_os_exit": "import os\nprint(2)\nos._exit(0)\n",
+    "write_fd_1_directly": "import os\nos.write(1, b'2\\n')\n",
+    "forge_own_record": textwrap.dedent("""
+        import os, sys
+        frame = sys._getframe()
+        while frame is not None and 'nonce' not in frame.f_locals:
+            frame = frame.f_back
+        if frame is not None:
+            fd, nonce = frame.f_locals['record_fd'], frame.f_locals['nonce']
+            os.write(fd, ('{"event": "test", "i": 0, "s": "pass", "o": "3", "n": "%s"}\\n' % nonce).encode())
+            os._exit(0)
+    """),
+}
+
+
+@pytest.mark.parametrize("isolation", LEVELS)
+def test_hostile_programs_on_stdin_are_contained(isolation: str) -> None:
+    """The hostile suite's programs, reading x on stdin and printing f(x): none passes, every job
+    ends within its budget, nothing survives, and the pool still judges an honest program."""
+    names = list(STDIN_HOSTILE)
+    with Sandbox(_config(isolation)) as box:
+        baseline = sorted(_marker_processes(box._dir))
+        jobs = [Job(STDIN_HOSTILE[n], STDIN_TEST, None, time_limits=[0.5], load_time_limit=1.0) for n in names]
+        results = dict(box.run(jobs))
+        for i, name in enumerate(names):
+            statuses = [o.status for o in results[i].outcomes]
+            assert PASS not in statuses, f"{name}: false pass"
+            assert "infra_error" not in statuses or name.split("\n")[0] in ("kill_parent", "kill_everything"), (name, statuses)
+        time.sleep(0.2)
+        assert sorted(_marker_processes(box._dir)) == baseline
+        honest = dict(box.run([Job("def f(x):\n    return x + 1\nprint(f(int(input())))\n", STDIN_TEST, None)]))
+        assert [o.status for o in honest[0].outcomes] == [PASS]

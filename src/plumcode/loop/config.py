@@ -30,8 +30,10 @@ LOOP_OWNED = {"training": ("model",), "prefs": ("model",)}
 class EvalSetsConfig:
     """What each round's policy is evaluated on (and the starting policy, as round 0).
 
-    benchmarks: names ``plum_exec.problems.load_benchmark`` knows (e.g. humaneval, mbpp+), read
-        from ``benchmark_files[name]`` when given (offline copies), else from their usual source.
+    benchmarks: names ``plum_exec.problems.load_benchmark`` knows (e.g. humaneval, mbpp+,
+        livecodebench), read from ``benchmark_files[name]`` when given (offline copies), else from
+        their usual source; ``benchmark_options[name]`` holds a benchmark's own options
+        (livecodebench: ``release_version``, ``start_date``, ``end_date``).
     splits: named problem sets with tests, ``{name: problems JSONL}`` (e.g. the demo's
         ``seen``, ``instructions_only``, ``unseen``).
     sampling: pass@1 is estimated from ``n`` samples per problem; greedy by default.
@@ -44,6 +46,10 @@ class EvalSetsConfig:
     benchmark_files: dict[str, str] = field(
         default_factory=dict,
         metadata={"help": "benchmark name -> local data file (default: its usual source)"},
+    )
+    benchmark_options: dict[str, dict[str, str]] = field(
+        default_factory=dict,
+        metadata={"help": "benchmark name -> its options, e.g. livecodebench: {release_version: release_v1}"},
     )
     sampling: SamplingParams = field(
         default_factory=lambda: SamplingParams(n=1, temperature=0.0),
@@ -336,5 +342,6 @@ def load_eval_set(evaluation: EvalSetsConfig, name: str) -> dict[str, Any]:
     if name in evaluation.splits:
         problems = load_problems_jsonl(evaluation.splits[name])
     else:
-        problems = load_benchmark(name, evaluation.benchmark_files.get(name))
+        options = evaluation.benchmark_options.get(name, {})
+        problems = load_benchmark(name, evaluation.benchmark_files.get(name), **options)
     return dict(list(problems.items())[: evaluation.limit])

@@ -16,9 +16,9 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from plum_data.generation import Completion, Generator, SamplingParams
-from plum_data.prompts import BuiltPrompt, PromptConfig, build_prompt
+from plum_data.prompts import BuiltPrompt, PromptConfig, build_prompt, is_livecodebench
 from plum_exec.errors import PlumError
-from plum_exec.extraction import extract_code
+from plum_exec.extraction import program_from_response
 from plum_exec.jsonl import JsonlAppender, read_jsonl, require
 from plum_exec.records import Problem, Sample
 
@@ -111,12 +111,10 @@ def _sample_chunk(
 
 def _sample(problem: Problem, sample_id: int, built: BuiltPrompt, completion: Completion) -> Sample:
     response = built.prefix + completion.text
-    # A base model continues the prompt: the program is prompt + completion (HumanEval style).
-    program = problem.prompt + completion.text if built.style == "completion" else response
     return Sample(
         task_id=problem.task_id,
         sample_id=sample_id,
-        solution=extract_code(program, problem.entry_point),
+        solution=_program(problem, built, completion.text, response),
         response=response,
         metadata={
             "prompt": built.prompt,  # exactly what the model saw: preferences train on it
@@ -125,6 +123,15 @@ def _sample(problem: Problem, sample_id: int, built: BuiltPrompt, completion: Co
             "completion_tokens": completion.completion_tokens,
         },
     )
+
+
+def _program(problem: Problem, built: BuiltPrompt, completion: str, response: str) -> str:
+    """The program in a model's answer, extracted as the problem's benchmark does."""
+    base_model = built.style == "completion"
+    if is_livecodebench(problem):  # its base-model answers are whole programs, not continuations
+        return program_from_response(completion if base_model else response, problem, base_model=base_model)
+    # A base model continues the prompt: the program is prompt + completion (HumanEval style).
+    return program_from_response(problem.prompt + completion if base_model else response, problem)
 
 
 def _progress() -> Progress:

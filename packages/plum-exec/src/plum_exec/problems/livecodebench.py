@@ -139,7 +139,7 @@ def livecodebench_problem(row: dict[str, Any], where: str) -> Problem:
         datetime.fromisoformat(contest_date)
     except ValueError:
         raise PlumError(f"{where}: contest_date {contest_date!r} is not an ISO date") from None
-    tests = [_test(t, kind, f"{where}: test {i}") for i, t in enumerate([*public, *(private or [])])]
+    tests = [lcb_test(t, kind, f"{where}: test {i}") for i, t in enumerate([*public, *(private or [])])]
     if not tests:
         raise PlumError(f"{where}: no test cases")
     return Problem(
@@ -174,7 +174,9 @@ def _json_field(row: dict[str, Any], key: str, where: str, kind: type) -> Any:
     return value
 
 
-def _test(case: Any, kind: str, where: str) -> TestCase:
+def lcb_test(case: Any, kind: str, where: str) -> TestCase:
+    """A ``{input, output}`` object as a ``stdio`` or ``functional`` test (functional: inputs one
+    JSON value per line, the output one JSON value, decoded here once)."""
     if not isinstance(case, dict) or not isinstance(case.get("input"), str) or not isinstance(case.get("output"), str):
         raise PlumError(f"{where}: expected an object with string 'input' and 'output'")
     if kind == "stdio":
