@@ -46,6 +46,8 @@ def test_stdio_outputs_that_match(output: str, expected: str) -> None:
         ("yes", "YES"),
         ("a  b", "a b"),  # words are compared as strings, inner spaces count
         ("1\n\n2", "1\n2"),  # a blank line inside changes the line count
+        ("1\n2\n3", "1\n2"),  # an extra line after right ones
+        ("1\n2", "1\n2\n3"),  # a missing last line
         ("1 2", "1\n2"),
         ("nan", "NaN"),  # both Decimal NaN, and NaN is never equal
         ("3", ""),
