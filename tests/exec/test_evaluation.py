@@ -104,7 +104,7 @@ def test_statuses_rows_and_pass_at_k(tmp_path: Path, problems: dict[str, Problem
     ("row", "message"),
     [
         ({"task_id": "nope", "solution": "x = 1"}, r"samples.jsonl:2: unknown task_id 'nope'"),
-        ({"task_id": "add"}, r"samples.jsonl:2: missing field 'solution' or 'completion'"),
+        ({"task_id": "add"}, r"samples.jsonl:2: missing field 'solution', 'completion' or 'response'"),
         ({"task_id": "add", "solution": 5}, r"samples.jsonl:2: field 'solution' must be str"),
         (
             {"task_id": "add", "solution": "x", "sample_id": 0},

@@ -248,3 +248,12 @@ def test_custom_stdio_rows_are_validated(tmp_path: Path, row: dict, message: str
     path = _write(tmp_path / "p.jsonl", [{"task_id": "a", "prompt": "p", **row}])
     with pytest.raises(PlumError, match=rf"p.jsonl:1: .*{message}"):
         load_problems_jsonl(path)
+
+
+def test_response_only_samples_of_function_benchmarks_are_sanitized(tmp_path: Path) -> None:
+    problem = Problem("add", "def add(a, b):\n", entry_point="add", tests=[TestCase("assert", "assert add(1, 2) == 3")])
+    path = tmp_path / "s.jsonl"
+    answer = "```python\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2))\n```"
+    path.write_text(json.dumps({"task_id": "add", "response": answer}) + "\n")
+    (sample,) = read_samples(path, {"add": problem})
+    assert sample.solution.strip() == "def add(a, b):\n    return a + b"  # the print is gone
