@@ -9,7 +9,9 @@ here). For every answer it checks:
 1. extraction: ``plum_exec.extraction.extract_livecodebench(answer)`` == LiveCodeBench's code;
 2. verdicts on the public tests: ``plum evaluate-samples`` (sandboxed) against LiveCodeBench's
    ``codegen_metrics`` (its own process-per-sample grader, timeout 6 s), sample by sample:
-   pass/fail, and the failure kind (wrong answer -2, timeout -3, runtime error -4, crash -1).
+   pass/fail, and the failure kind (wrong answer -2, timeout -3, runtime error -4, crash -1);
+3. the hand-written programs of tests/exec/test_livecodebench.py: LiveCodeBench's grader
+   (timeout 1 s) against the statuses those tests expect from plum.
 
     python benchmarks/lcb_agreement.py --lcb-repo /tmp/LiveCodeBench \\
         --outputs Qwen2.5-Ins-7B=/tmp/q25_eval_all.json --outputs Qwen-3-8B=/tmp/q3_eval_all.json \\
@@ -92,6 +94,38 @@ def run_lcb(lcb_repo: Path, samples: Path, out: Path, workers: int) -> tuple[dic
     return {(r["task_id"], r["sample_id"]): LCB_STATUS.get(r["lcb"], str(r["lcb"])) for r in rows}, elapsed
 
 
+HAND_WRITTEN = """
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+sys.set_int_max_str_digits(50000)
+import numpy as np
+from lcb_runner.evaluation.compute_code_generation_metrics import check_correctness
+import test_livecodebench as t
+CODES = {True: "pass", False: "fail", -2: "fail", -3: "timeout", -4: "error", -1: "error"}
+report = {}
+for kind, table, tests, fn in (("stdio", t.SUM_PROGRAMS, t.SUM, None), ("functional", t.TWO_SUM_PROGRAMS, t.TWO_SUM, "twoSum")):
+    io = {"inputs": [x.inputs for x in tests], "fn_name": fn,
+          "outputs": [x.expected if x.kind == "stdio" else json.dumps(x.expected) for x in tests]}
+    for name, (program, expected) in table.items():
+        res, _ = check_correctness({"input_output": json.dumps(io)}, program, timeout=1, debug=False)
+        res = [r.item(0) if isinstance(r, np.ndarray) else r for r in res]  # as evaluate_generations_by_problem
+        got = t.lcb_view([CODES[r if r is True or r is False else int(r)] for r in res])
+        report[f"{kind}/{name}"] = {"lcb": got, "plum": expected}
+print(json.dumps(report))
+"""
+
+
+def hand_written(lcb_repo: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", HAND_WRITTEN, str(lcb_repo), str(ROOT / "tests" / "exec")],
+        check=True, capture_output=True, text=True, cwd=lcb_repo,
+    )  # fmt: skip
+    cases = json.loads(proc.stdout.strip().splitlines()[-1])
+    # LiveCodeBench lists a test it judged through a numpy array twice (the array, then -4).
+    differs = {n: c for n, c in cases.items() if c["lcb"] != c["plum"] and c["lcb"][-1] != c["plum"][-1]}
+    return {"programs": len(cases), "same_verdict_and_kind": len(cases) - len(differs), "differs": differs}
+
+
 def compare(name: str, rows: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     from plum_exec.extraction import extract_livecodebench
 
@@ -134,7 +168,8 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     task_ids = {json.loads(line)["question_id"] for line in DATASET.read_text().splitlines()}
-    report = {}
+    report: dict[str, Any] = {"hand_written": hand_written(args.lcb_repo)}
+    print("hand-written", json.dumps(report["hand_written"]))
     for spec in args.outputs:
         name, _, path = spec.partition("=")
         report[name] = compare(name, answers(Path(path), task_ids), args)

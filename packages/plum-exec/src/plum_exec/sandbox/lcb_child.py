@@ -125,10 +125,10 @@ def load(job: dict[str, Any], namespace: dict[str, Any]) -> str | None:
     module = types.ModuleType(MODULE_NAME, "")
     exec(compile(code, "<program>", "exec"), module.__dict__)
     holder: Any = module.Solution() if "class Solution" in code else module
-    name = WRAPPED if stdio else job["entry_point"]
-    target = getattr(holder, name, None) if name else None
+    name = WRAPPED if stdio else job["entry_point"] or ""
+    target = getattr(holder, name, None)
     if target is None:
-        return f"{name or 'the function'} is not defined" if not stdio else "program did not load"
+        return f"{name!r} is not defined"
     namespace[_TARGET] = target
     return None
 
@@ -147,10 +147,9 @@ def _reliability_guard() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     builtins.quit = None  # type: ignore[assignment]
     builtins.help = None  # type: ignore[assignment]
-    for module, names in (("os", _DISABLED["os"]), ("shutil", _DISABLED["shutil"]), ("subprocess", _DISABLED["subprocess"])):
-        target = {"os": os, "shutil": shutil, "subprocess": subprocess}[module]
-        for name in names:
-            setattr(target, name, None)
+    for module in (os, shutil, subprocess):
+        for name in _DISABLED[module.__name__]:
+            setattr(module, name, None)
     for name in _BLOCKED_MODULES:
         sys.modules[name] = None  # type: ignore[assignment]
 
