@@ -172,3 +172,21 @@ def test_cpu_example_dry_runs_offline(tmp_path, monkeypatch):
     cost = dry_run(config, tmp_path / "run", console=Console(quiet=True))
     assert cost["policy samples (training instructions)"] == config.rounds * 16 * config.sampling.n
     assert cost["policy samples (evaluation)"] == (config.rounds + 1) * (20 + 16)
+
+
+def test_evaluation_takes_livecodebench_with_its_window(tmp_path, shared_data):
+    from plumcode.loop.config import load_eval_set
+
+    data = shared_data / "livecodebench" / "lcb_release_v1_public.jsonl"
+    text = MINIMAL + (
+        "evaluation:\n  benchmarks: [livecodebench]\n"
+        f"  benchmark_files: {{livecodebench: {data}}}\n"
+        "  benchmark_options: {livecodebench: {start_date: '2024-01-01'}}\n"
+    )
+    config = load_run_config(write(tmp_path, text))
+    problems = load_eval_set(config.evaluation, "livecodebench")
+    assert len(problems) == 75
+    assert min(p.metadata["contest_date"] for p in problems.values()) >= "2024-01-01"
+    config.evaluation.benchmark_options["livecodebench"] = {"start_date": "Jan 2024"}
+    with pytest.raises(PlumError, match="--start-date 'Jan 2024'"):
+        load_eval_set(config.evaluation, "livecodebench")
