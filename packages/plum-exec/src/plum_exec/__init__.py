@@ -22,12 +22,14 @@ EXPORTS = {
     "Sandbox": "plum_exec.sandbox",
     "load_benchmark": "plum_exec.problems",
     "load_problems_jsonl": "plum_exec.problems",
+    "load_livecodebench": "plum_exec.problems",
     "BENCHMARKS": "plum_exec.problems",
     "EvaluationConfig": "plum_exec.evaluation",
     "evaluate_samples": "plum_exec.evaluation",
     "read_samples": "plum_exec.evaluation",
     "estimate_pass_at_k": "plum_exec.metrics",
     "extract_code": "plum_exec.extraction",
+    "program_from_response": "plum_exec.extraction",
 }
 
 __all__ = ["__version__", *EXPORTS]
