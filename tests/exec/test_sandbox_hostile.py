@@ -1,211 +1,203 @@
-"""Hostile programs must end as non-passes, the run must finish, and the machine must be left as
-it was. Each program's honest answer to the tests would be ``f(x) == x + 1``; the tests ask for
-``f(1) == 2`` (assert and io), so any pass here would be a false pass."""
+"""The hostile suite: attacks (``hostile_programs``) end as non-passes, controls pass, the run
+finishes, and nothing outside the job changes or leaks: no file, no network peer, no process
+left, no secret value in the results.
+
+Each run is a separate process (``hostile_programs.py``) started with planted secrets in its
+environment, on its command line (``--api-key``), in a home folder (dotfiles, cloud credentials)
+and in the Hub token file, as root and, through ``setpriv``, as the ordinary user 65534, at each
+isolation level this machine offers.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
+import json
 import os
-import socket
-import textwrap
-import threading
-import time
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from plum_exec.records import PASS, TestCase
-from plum_exec.sandbox import Job, Sandbox, SandboxConfig, namespace_available
+from hostile_programs import ATTACKS_ALLOWED_INFRA_ERROR, SECRET_PREFIX
+from plum_exec.records import INFRA_ERROR, PASS
+from plum_exec.sandbox import namespace_available
+from plum_exec.sandbox.confinement import landlock_abi, seccomp_unavailable_reason
 
-TESTS = [
-    TestCase("assert", "assert f(1) == 2"),
-    TestCase("io", inputs=[1], expected=2, has_expected=True),
-    TestCase("check", "def check(candidate):\n    assert candidate(1) == 2\n"),
-]
-
-HOSTILE = {
-    "sys_exit_at_load": "import sys\nsys.exit(0)\ndef f(x):\n    return x + 1\n",
-    "os_exit_at_load": "import os\nos._exit(0)\n",
-    "os_exit_in_call": "import os\ndef f(x):\n    os._exit(0)\n",
-    "sys_exit_in_call": "import sys\ndef f(x):\n    sys.exit(0)\n",
-    "eq_always_true": "class A:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\ndef f(x):\n    return A()\n",
-    "int_subclass_eq": "class I(int):\n    def __eq__(self, o):\n        return True\n    __hash__ = int.__hash__\ndef f(x):\n    return I(7)\n",
-    "metaclass_type_eq": "class M(type):\n    def __eq__(cls, o):\n        return True\n    __hash__ = type.__hash__\nclass A(metaclass=M):\n    pass\ndef f(x):\n    return A\n",
-    "patched_builtins": "import builtins\nclass A:\n    __eq__ = lambda s, o: True\n    __hash__ = object.__hash__\nbuiltins.type = lambda *a: int\nbuiltins.isinstance = lambda *a: True\ndef f(x):\n    return A()\n",
-    "shadow_guards": "__plum_compare__ = lambda *a: True\n__plum_truth__ = lambda *a: True\n__plum_result__ = lambda x: x\ndef f(x):\n    return -1\n",
-    "forge_records": textwrap.dedent("""
-        import os
-        for fd in range(3, 64):
-            for i in range(3):
-                try:
-                    os.write(fd, ('{"event": "test", "i": %d, "s": "pass", "o": 2}\\n' % i).encode())
-                    os.write(fd, b'{"event": "loaded", "error": null}\\n')
-                except OSError:
-                    pass
-        os._exit(0)
-    """),
-    "ignore_alarm_spin": "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\ndef f(x):\n    while True:\n        pass\n",
-    "reset_alarm_spin": "import signal\ndef f(x):\n    while True:\n        signal.signal(signal.SIGALRM, lambda *a: None)\n",
-    "block_signals_sleep": "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM})\ndef f(x):\n    time.sleep(10**6)\n",
-    "sleep_forever": "import time\ndef f(x):\n    time.sleep(10**6)\n",
-    "fork_bomb": "import os\ndef f(x):\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
-    "memory_bomb": "def f(x):\n    return [0] * (10**10)\n",
-    "memory_creep": "def f(x):\n    keep = []\n    while True:\n        keep.append(bytearray(10**6))\n",
-    "stdout_flood": "import sys\ndef f(x):\n    while True:\n        sys.stdout.write('x' * 65536)\n",
-    "stderr_flood": "import os\ndef f(x):\n    while True:\n        os.write(2, b'y' * 65536)\n",
-    "kill_parent": "import os, signal\ndef f(x):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return x + 1 if False else -1\n",
-    "kill_process_group": "import os, signal\ndef f(x):\n    os.killpg(0, signal.SIGKILL)\n",
-    "kill_everything": "import os, signal\ndef f(x):\n    try:\n        os.kill(-1, signal.SIGKILL)\n    except OSError:\n        pass\n    return -1\n",
-    "double_fork_daemon": textwrap.dedent("""
-        import os, time
-        def f(x):
-            if os.fork() == 0:
-                os.setsid()
-                if os.fork() == 0:
-                    time.sleep(10**6)
-                os._exit(0)
-            time.sleep(10**6)
-    """),
-    "subprocess_sleeper": "import subprocess, time\ndef f(x):\n    subprocess.Popen(['sleep', '1000'], start_new_session=True)\n    time.sleep(10**6)\n",
-    "fill_the_disk": "import os\ndef f(x):\n    for i in range(10**6):\n        with open(f'junk{i}', 'wb') as fh:\n            fh.write(b'x' * (8 * 2**20))\n",
-    "segfault": "import ctypes\ndef f(x):\n    return ctypes.string_at(0)\n",
-    "close_all_fds": "import os\nos.closerange(0, 65536)\ndef f(x):\n    return x + 1 if False else 2\n",
-    "read_stdin": "def f(x):\n    return int(input())\n",
-    "recursion": "def f(x):\n    return f(x)\n",
-    "hostile_exception_str": "class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\ndef f(x):\n    raise E()\n",
-    "binary_source": "def f(x):\n    return 2\x00\n",
-    "huge_source": "def f(x):\n    return 2\n" + "#" * (5 * 1024 * 1024),
-    "infinite_import_loop": "while True:\n    pass\n",
-    "thread_spins_after_return": "import threading\ndef spin():\n    while True:\n        pass\nthreading.Thread(target=spin, daemon=True).start()\ndef f(x):\n    raise ValueError('no')\n",
-}
+HERE = Path(__file__).resolve().parent
+PLUM_EXEC_SRC = HERE.parents[1] / "packages" / "plum-exec" / "src"
+NOBODY = 65534
+SECRET_VARIABLES = ("OPENAI_API_KEY", "HF_TOKEN", "WANDB_API_KEY", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD")
+DOTFILES = (
+    ".bashrc", ".netrc", ".git-credentials", ".aws/credentials", ".config/gcloud/credentials.db", ".ssh/id_rsa",
+    ".docker/config.json", ".kube/config", ".cache/huggingface/token",
+)
+AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
 
 
-def _isolation_levels() -> list[str]:
-    levels = []
-    if namespace_available()[0]:
-        levels.append("namespace")
-    if os.geteuid() == 0:
-        levels.append("process")  # as root, process isolation adds a dedicated uid and netns
-    return levels
+def _nobody_can_run_the_driver() -> bool:
+    """The system interpreter runs the driver as 65534 (the test's own may live in /root)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None or not os.access("/usr/bin/python3", os.X_OK):
+        return False
+    probe = subprocess.run([*AS_NOBODY, "/usr/bin/python3", "-c", "import plum_exec.sandbox.pool"],
+                           env={"PYTHONPATH": str(PLUM_EXEC_SRC), "PATH": os.environ.get("PATH", "")}, capture_output=True, cwd="/")
+    return probe.returncode == 0
 
 
-LEVELS = _isolation_levels()
-pytestmark = pytest.mark.skipif(not LEVELS, reason="needs bubblewrap namespaces, or root for the uid-based process level")
+def _process_level_contains(root: bool) -> bool:
+    """Root has a dedicated uid; an ordinary user needs seccomp and Landlock with signal scoping."""
+    return root or (seccomp_unavailable_reason() is None and landlock_abi() >= 6)
 
 
-def _marker_processes(marker: str) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if marker.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
+def _runs() -> list[tuple[str, str]]:
+    users = ["root" if os.geteuid() == 0 else "user", *(["nobody"] if _nobody_can_run_the_driver() else [])]
+    runs = []
+    for user in users:
+        if namespace_available()[0]:
+            runs.append((user, "namespace"))
+        if _process_level_contains(user == "root"):
+            runs.append((user, "process"))
+    return runs
 
 
-def _config(isolation: str) -> SandboxConfig:
-    return SandboxConfig(workers=2, isolation=isolation, memory_mb=1024, max_processes=32)
+RUNS = _runs()
+pytestmark = pytest.mark.skipif(not RUNS, reason="no isolation level that contains hostile programs here")
 
 
-def _job(program: str) -> Job:
-    return Job(program, TESTS, "f", time_limits=[0.5, 0.5, 0.5], load_time_limit=1.0)
+@dataclass
+class Run:
+    user: str
+    isolation: str
+    report: dict
+    report_text: str
+    secrets: list[str]
+    home: Path
+    home_before: dict[str, bytes]
+    canary: Path
 
 
-@pytest.mark.parametrize("isolation", LEVELS)
-def test_every_hostile_program_is_a_non_pass_and_leaves_nothing(isolation: str) -> None:
-    names = list(HOSTILE)
-    with Sandbox(_config(isolation)) as sandbox:
-        baseline = sorted(_marker_processes(sandbox._dir))
-        started = time.monotonic()
-        results = dict(sandbox.run([_job(HOSTILE[n]) for n in names]))
-        elapsed = time.monotonic() - started
-        assert sorted(results) == list(range(len(names)))
-        for i, name in enumerate(names):
-            statuses = [o.status for o in results[i].outcomes]
-            assert PASS not in statuses, f"{name}: false pass {statuses}"
-            assert len(statuses) == len(TESTS), name
-            assert "infra_error" not in statuses or name in ("kill_parent", "kill_everything"), (name, statuses)
-        # Every job ran within its budget: nothing could hold the run hostage.
-        assert elapsed < 60
-        # No process of any job survives (the workers themselves are the baseline).
-        time.sleep(0.2)
-        assert sorted(_marker_processes(sandbox._dir)) == baseline
-        # The pool still works afterwards.
-        honest = dict(sandbox.run([_job("def f(x):\n    return x + 1\n")]))
-        assert [o.status for o in honest[0].outcomes] == [PASS] * len(TESTS)
-    # SIGKILL'd namespaces are torn down by the kernel asynchronously: allow it a moment.
-    deadline = time.monotonic() + 5
-    while _marker_processes(sandbox._dir) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _marker_processes(sandbox._dir) == []
+def _plant_home(home: Path, hf_home: Path) -> list[str]:
+    """Dotfiles and credentials, each holding its own secret; returns the secrets."""
+    planted = []
+    for name in DOTFILES:
+        path = home / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = f"{SECRET_PREFIX}{name.strip('.').replace('/', '-')}-{secrets.token_hex(8)}"
+        path.write_text(f"secret = {value}\n")
+        planted.append(value)
+    hf_home.mkdir()
+    value = f"{SECRET_PREFIX}hub-token-{secrets.token_hex(8)}"
+    (hf_home / "token").write_text(value)
+    return [*planted, value]
 
 
-@pytest.mark.parametrize("isolation", LEVELS)
-def test_files_outside_the_job_folder_are_untouched(isolation: str, tmp_path: Path) -> None:
-    canary = tmp_path / "canary.txt"
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _open_to(folder: Path, owner: int | None) -> None:
+    """World-traversable (so no permission bit hides anything from the job), owned by the user."""
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+        if owner is not None:
+            os.chown(path, owner, owner)
+
+
+def _driver_command(user: str, isolation: str, report: Path, home: Path, scratch: Path, base: Path, cli_secret: str) -> tuple[list[str], str]:
+    args = [str(HERE / "hostile_programs.py"), isolation, str(report), str(home), str(scratch), "--api-key", cli_secret]
+    if user != "nobody":
+        return [sys.executable, *args], os.environ.get("PYTHONPATH", "")
+    # pyseccomp is one pure-Python file: put a copy where the system interpreter finds it.
+    spec = importlib.util.find_spec("pyseccomp")
+    assert spec is not None and spec.origin is not None
+    lib = base / "lib"
+    lib.mkdir()
+    shutil.copy(spec.origin, lib / "pyseccomp.py")
+    return [*AS_NOBODY, "/usr/bin/python3", *args], f"{PLUM_EXEC_SRC}:{lib}"
+
+
+@pytest.fixture(scope="module", params=RUNS, ids=[f"{user}-{isolation}" for user, isolation in RUNS])
+def run(request: pytest.FixtureRequest) -> Iterator[Run]:
+    user, isolation = request.param
+    base = Path(tempfile.mkdtemp(prefix="plumcode-hostile-"))
+    home, hf_home, scratch, out = base / "home", base / "hf", base / "scratch", base / "out"
+    planted = _plant_home(home, hf_home)
+    env_secrets = {name: f"{SECRET_PREFIX}{name.lower()}-{secrets.token_hex(8)}" for name in SECRET_VARIABLES}
+    cli_secret = f"{SECRET_PREFIX}command-line-{secrets.token_hex(8)}"
+    scratch.mkdir()
+    canary = scratch / "canary.txt"
     canary.write_text("keep me")
-    tmp_path.chmod(0o777)  # even a world-writable folder outside the job folder must stay intact
+    out.mkdir()
+    _open_to(base, NOBODY if user == "nobody" else None)
+    scratch.chmod(0o777)  # even a world-writable folder outside the job folder must stay intact
     canary.chmod(0o666)
-    home = Path(os.path.expanduser("~"))
-    token = f"plumcode-hostile-{os.getpid()}-{isolation}"
-    targets = [tmp_path / token, home / token, Path("/tmp") / token, Path("/var/tmp") / token]
-    program = textwrap.dedent(f"""
-        import os, shutil
-        def f(x):
-            for path in {[str(t) for t in targets]!r}:
-                try:
-                    with open(path, "w") as fh:
-                        fh.write("written")
-                except OSError:
-                    pass
-            for victim in [{str(canary)!r}]:
-                try:
-                    os.remove(victim)
-                except OSError:
-                    pass
-            try:
-                shutil.rmtree({str(home)!r})
-            except OSError:
-                pass
-            return x + 1
-    """)
-    with Sandbox(_config(isolation)) as sandbox:
-        results = dict(sandbox.run([_job(program)]))
-    assert canary.read_text() == "keep me"
-    assert [t for t in targets if t.exists()] == []
-    assert home.exists()
-    # Writing inside the job folder is allowed; the honest answer still passes.
-    assert all(o.status == PASS for o in results[0].outcomes)
-
-
-@pytest.mark.parametrize("isolation", LEVELS)
-def test_no_network(isolation: str) -> None:
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    port = server.getsockname()[1]
-    accepted: list[object] = []
-
-    def accept() -> None:
-        server.settimeout(5)
-        with contextlib.suppress(OSError):
-            accepted.append(server.accept())
-
-    thread = threading.Thread(target=accept)
-    thread.start()
-    program = textwrap.dedent(f"""
-        import socket
-        def f(x):
-            socket.create_connection(("127.0.0.1", {port}), timeout=0.3).close()
-            return x + 1
-    """)
+    out.chmod(0o777)
+    home_before = _snapshot(home)
+    report_path = out / "report.json"
+    command, pythonpath = _driver_command(user, isolation, report_path, home, scratch, base, cli_secret)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": pythonpath, "HOME": str(home), "HF_HOME": str(hf_home), **env_secrets}
+    proc = subprocess.run(command, env=env, cwd="/", capture_output=True, text=True, timeout=600)
     try:
-        with Sandbox(_config(isolation)) as sandbox:
-            results = dict(sandbox.run([_job(program)]))
+        assert proc.returncode == 0, f"the run did not finish (exit {proc.returncode}): {proc.stderr[-2000:]}"
+        text = report_path.read_text()
+        report = json.loads(text)
+        yield Run(user, isolation, report, text, [*planted, *env_secrets.values(), cli_secret], home, home_before, canary)
     finally:
-        thread.join()
-        server.close()
-    assert accepted == []
-    assert PASS not in [o.status for o in results[0].outcomes]
+        for target in json.loads(report_path.read_text())["targets"] if report_path.exists() else []:
+            Path(target).unlink(missing_ok=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_every_sample_gets_a_verdict_and_the_run_finishes_in_time(run: Run) -> None:
+    report = run.report
+    assert sorted(report["results"]) == sorted([*report["attacks"], *report["controls"]])
+    for name, result in report["results"].items():
+        assert len(result["statuses"]) == 3, name
+        if name not in ATTACKS_ALLOWED_INFRA_ERROR:
+            assert INFRA_ERROR not in result["statuses"], (name, result["statuses"], result["messages"])
+    assert report["elapsed"] < 120
+    assert report["honest_after"] == [PASS] * 3  # the pool still works afterwards
+
+
+def test_every_attack_is_a_non_pass(run: Run) -> None:
+    passed = {name: run.report["results"][name]["statuses"] for name in run.report["attacks"] if PASS in run.report["results"][name]["statuses"]}
+    assert passed == {}
+
+
+def test_every_control_passes(run: Run) -> None:
+    results = run.report["results"]
+    failed = {name: results[name]["messages"] for name in run.report["controls"] if results[name]["statuses"] != [PASS] * 3}
+    assert failed == {}
+
+
+def test_no_secret_value_anywhere_in_the_results(run: Run) -> None:
+    assert [s for s in run.secrets if s in run.report_text] == []
+    assert SECRET_PREFIX not in run.report_text
+
+
+def test_files_outside_the_job_folder_are_untouched(run: Run) -> None:
+    assert run.canary.read_text() == "keep me"
+    assert [t for t in run.report["targets"] if Path(t).exists()] == []
+    assert _snapshot(run.home) == run.home_before
+
+
+def test_nothing_reached_the_network(run: Run) -> None:
+    assert run.report["reached"] == {"tcp": 0, "udp": 0, "abstract_unix": 0}
+
+
+def test_no_process_is_left(run: Run) -> None:
+    assert run.report["job_processes_left_while_open"] == []
+    assert run.report["processes_left_after_close"] == []
+
+
+def test_the_level_names_each_mechanism_in_force(run: Run) -> None:
+    level = run.report["level"]
+    if run.isolation == "namespace":
+        assert level == "namespace (bubblewrap)"
+    else:
+        assert level.startswith("process") and "seccomp" in level and "landlock (ABI" in level, level

@@ -1,4 +1,10 @@
-"""Which folders a job's dedicated uid must be able to read so Python can import modules.
+"""Which folders a job may see: what Python needs to import modules, and what it must never see.
+
+Hidden at every isolation level: the users' homes, the caller's cache, configuration and
+credential locations (``~/.cache`` holds the Hub token, ``~/.aws``, ``~/.netrc``, ...), and any of
+them the caller moved elsewhere with an environment variable (``HF_HOME``, ``XDG_CONFIG_HOME``,
+``AWS_SHARED_CREDENTIALS_FILE``, ...). Paths Python needs below a hidden folder (a virtualenv in
+``~``) stay visible, read-only.
 
 When the sandbox runs as root, a job runs as a dedicated uid. If the interpreter or the installed
 packages live under a folder other users cannot enter (``/root/.pyenv`` under a 0700 ``/root``),
@@ -9,7 +15,9 @@ the private folder stays invisible to the job.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
 import stat
 import sys
 
@@ -22,10 +30,67 @@ def interpreter_paths() -> list[str]:
     return sorted(os.path.realpath(p) for p in candidates if p and os.path.isdir(p))
 
 
-def blocked_ancestors(paths: list[str]) -> dict[str, list[str]]:
-    """Map each top-most folder that others cannot enter to the needed paths below it."""
-    blocked: dict[str, list[str]] = {}
+HOMES = ("/home", "/root", "/run/user")
+# Variables naming a folder or file of secrets or private caches (colon-separated lists allowed).
+SECRET_LOCATION_VARIABLES = (
+    "HOME", "HF_HOME", "HF_TOKEN_PATH", "HF_HUB_CACHE", "HF_DATASETS_CACHE", "TRANSFORMERS_CACHE",
+    "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
+    "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG",
+    "AZURE_CONFIG_DIR", "KUBECONFIG", "DOCKER_CONFIG", "NETRC", "GNUPGHOME", "WANDB_DIR", "WANDB_CONFIG_DIR",
+    "SSH_AUTH_SOCK", "PIP_CONFIG_FILE", "OPENAI_CONFIG_DIR",
+)
+
+
+def hidden_paths(environ: dict[str, str] | None = None) -> list[str]:
+    """Existing homes and secret locations, top-most only (never ``/`` itself)."""
+    environ = dict(os.environ) if environ is None else environ
+    candidates = list(HOMES)
+    with contextlib.suppress(KeyError):
+        candidates.append(pwd.getpwuid(os.getuid()).pw_dir)
+    for name in SECRET_LOCATION_VARIABLES:
+        candidates += [p for p in environ.get(name, "").split(os.pathsep) if os.path.isabs(p)]
+    found = sorted({os.path.realpath(p) for p in candidates if os.path.lexists(p)} - {"/"})
+    return [p for p in found if not any(_beneath(p, other) for other in found)]
+
+
+def readable_roots(hidden: list[str], also_hidden: tuple[str, ...] = ("/proc",)) -> list[str]:
+    """Folders and files that together cover the file system except the hidden paths (and
+    ``also_hidden``): what Landlock lets a job read. Entries leading into a hidden path are
+    replaced by their own entries, recursively."""
+    masked = [*hidden, *also_hidden]
+    return _readable_below("/", masked)
+
+
+def _readable_below(folder: str, masked: list[str]) -> list[str]:
+    roots: list[str] = []
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return roots
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        real = os.path.realpath(path)
+        if any(p in (path, real) or _beneath(real, p) for p in masked):
+            continue  # hidden, or a link into a hidden place
+        if any(_beneath(p, path) for p in masked):
+            roots += _readable_below(path, masked)
+        else:
+            roots.append(path)
+    return roots
+
+
+def _beneath(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
+
+
+def blocked_ancestors(paths: list[str], hidden: list[str] | None = None) -> dict[str, list[str]]:
+    """Map each folder to cover (a hidden one, or a top-most one others cannot enter) to the
+    needed paths below it."""
+    hidden = [] if hidden is None else hidden
+    blocked: dict[str, list[str]] = {h: [p for p in paths if _beneath(p, h)] for h in hidden}
     for path in paths:
+        if any(_beneath(path, h) for h in hidden):
+            continue
         parts = path.strip("/").split("/")
         for depth in range(1, len(parts)):
             ancestor = "/" + "/".join(parts[:depth])
@@ -34,13 +99,18 @@ def blocked_ancestors(paths: list[str]) -> dict[str, list[str]]:
                 if path not in blocked[ancestor]:
                     blocked[ancestor].append(path)
                 break
-    return blocked
+    # A hidden path inside a folder already covered disappears with it.
+    return {p: needed for p, needed in blocked.items() if not any(_beneath(p, other) for other in blocked)}
 
 
 def bubblewrap_exposure_args(blocked: dict[str, list[str]]) -> list[str]:
-    """bwrap arguments that hide each blocked folder and bind back the needed paths."""
+    """bwrap arguments that hide each blocked folder (a file: behind /dev/null) and bind back
+    the needed paths."""
     args: list[str] = []
     for ancestor, needed in blocked.items():
+        if not os.path.isdir(ancestor):
+            args += ["--ro-bind", os.devnull, ancestor]
+            continue
         args += ["--perms", "0755", "--tmpfs", ancestor]
         made: set[str] = set()
         for path in needed:
@@ -49,6 +119,9 @@ def bubblewrap_exposure_args(blocked: dict[str, list[str]]) -> list[str]:
                     args += ["--perms", "0755", "--dir", folder]
                     made.add(folder)
             args += ["--ro-bind", path, path]
+        # Read-only: the job's uid may own the tmpfs (an ordinary user's bubblewrap), and an
+        # unbounded writable tmpfs would be a place to fill memory.
+        args += ["--remount-ro", ancestor]
     return args
 
 

@@ -23,9 +23,11 @@ from typing import Any
 from plum_exec import lcb_judge
 from plum_exec.errors import PlumError
 from plum_exec.records import ERROR, FAIL, INFRA_ERROR, PASS, TIMEOUT, TestOutcome
-from plum_exec.sandbox import paths, values
+from plum_exec.sandbox import confinement, paths, values
 from plum_exec.sandbox.config import MAX_PROGRAM_BYTES, Job, JobResult, SandboxConfig
+from plum_exec.sandbox.environment import worker_environment
 from plum_exec.sandbox.protocol import read_message, write_message
+from plum_exec.sandbox.redaction import Redactor
 
 log = logging.getLogger("plum_exec.sandbox")
 WORKER_START_TIMEOUT = 60.0
@@ -34,8 +36,9 @@ HUNG_WORKER_MARGIN = 30.0  # beyond a job's own deadline: the worker itself is s
 
 
 def bubblewrap_command(bind_dir: str) -> list[str]:
-    """bwrap arguments: new PID/net/IPC/UTS namespaces, read-only root, one writable tmpfs."""
-    exposure = paths.bubblewrap_exposure_args(paths.blocked_ancestors(paths.interpreter_paths()))
+    """bwrap arguments: new PID/net/IPC/UTS namespaces, read-only root with homes and credentials
+    hidden, one writable tmpfs."""
+    exposure = paths.bubblewrap_exposure_args(paths.blocked_ancestors(paths.interpreter_paths(), paths.hidden_paths()))
     return [
         "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", *exposure,
         # Job folders live on a private, size-capped tmpfs: fast to create and remove (the host
@@ -79,6 +82,25 @@ def resolve_isolation(requested: str) -> str:
     return "process"
 
 
+def process_mechanisms() -> list[str]:
+    """What the process level adds on this machine (e.g. ``["seccomp", "landlock (ABI 7)"]``)."""
+    return confinement.describe(confinement.landlock_abi(), confinement.seccomp_unavailable_reason() is None)
+
+
+def describe_level(isolation: str, mechanisms: list[str]) -> str:
+    """The level with each mechanism in force: ``namespace (bubblewrap)``,
+    ``process + seccomp + landlock (ABI 7)``, ``process (dedicated uid) + seccomp``, ..."""
+    if isolation == "namespace":
+        return "namespace (bubblewrap)"
+    base = "process (dedicated uid)" if os.geteuid() == 0 else "process"
+    return " + ".join([base, *mechanisms])
+
+
+def process_level_gaps(mechanisms: list[str]) -> list[str]:
+    abi = next((int(m.split("ABI ")[1].rstrip(")")) for m in mechanisms if m.startswith("landlock")), 0)
+    return confinement.uncontained(abi, "seccomp" in mechanisms, os.geteuid() == 0)
+
+
 @dataclass
 class _Busy:
     index: int
@@ -111,6 +133,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
         self.isolation = resolve_isolation(self.config.isolation)
+        self.mechanisms: list[str] = []  # what the workers confine each child with (process level)
+        self._redactor = Redactor.from_environment()
         self._dir = tempfile.mkdtemp(prefix="plumcode-sandbox-")
         os.chmod(self._dir, 0o711)  # a dedicated job uid must be able to enter its job folder
         self._selector = selectors.DefaultSelector()
@@ -122,7 +146,18 @@ class Sandbox:
         except BaseException:
             self.close()
             raise
-        log.info("sandbox: %s isolation, %d workers", self.isolation, self.config.workers)
+        log.info("sandbox: %s, %d workers", self.level, self.config.workers)
+        gaps = process_level_gaps(self.mechanisms) if self.isolation == "process" else []
+        if gaps:
+            log.warning(
+                "sandbox: %s does not contain: %s. Namespace isolation contains all of it: install "
+                "bubblewrap and allow unprivileged user namespaces (or run as root).", self.level, "; ".join(gaps),
+            )
+
+    @property
+    def level(self) -> str:
+        """The isolation level with each mechanism in force, for logs and results' metadata."""
+        return describe_level(self.isolation, self.mechanisms)
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start_worker(self, index: int) -> _WorkerHandle:
@@ -137,18 +172,24 @@ class Sandbox:
             "max_open_files": self.config.max_open_files,
             "output_limit": self.config.output_limit,
             "grace": self.config.grace,
-            "expose": paths.blocked_ancestors(paths.interpreter_paths()) if self.isolation == "process" else {},
             "tmpfs_bytes": JOB_TMPFS_BYTES,
+            **self._process_level_settings(),
         }
         command = [sys.executable, "-m", "plum_exec.sandbox.worker", json.dumps(settings)]
         if self.isolation == "namespace":
             command = [*bubblewrap_command(self._dir), *command]
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": _package_root_path()}
         proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            start_new_session=True, env=env,
+            start_new_session=True, env=worker_environment(self._dir, _package_root_path()), cwd=self._dir,
         )
         return _WorkerHandle(proc)
+
+    def _process_level_settings(self) -> dict[str, Any]:
+        """Hidden paths and what Python needs: mounts (as root) and Landlock rules of the process level."""
+        if self.isolation != "process":
+            return {"confine": False, "expose": {}, "hidden": [], "needed": []}
+        needed, hidden = paths.interpreter_paths(), paths.hidden_paths()
+        return {"confine": True, "expose": paths.blocked_ancestors(needed, hidden), "hidden": hidden, "needed": needed}
 
     def _await_ready(self, worker: _WorkerHandle) -> None:
         with selectors.DefaultSelector() as sel:
@@ -156,8 +197,11 @@ class Sandbox:
             if not sel.select(WORKER_START_TIMEOUT):
                 raise PlumError("sandbox: a worker did not start within 60 s")
         message = read_message(worker.stdout)
-        if message is None or not json.loads(message).get("ready"):
-            raise PlumError(f"sandbox: a worker failed to start ({self.isolation} isolation)")
+        ready = json.loads(message) if message is not None else {}
+        if not ready.get("ready"):
+            reason = f": {ready['error']}" if ready.get("error") else ""
+            raise PlumError(f"sandbox: a worker failed to start ({self.isolation} isolation){reason}")
+        self.mechanisms = ready.get("confinement", [])
         self._selector.register(worker.stdout, selectors.EVENT_READ, worker)
 
     def _replace_worker(self, worker: _WorkerHandle) -> None:
@@ -212,7 +256,7 @@ class Sandbox:
                 assert busy is not None
                 worker.busy = None
                 if message is not None:
-                    yield busy.index, _to_result(busy.job, message)
+                    yield busy.index, self._redactor.result(_to_result(busy.job, message))
                     continue
                 self._replace_worker(worker)
                 attempts[busy.index] += 1

@@ -6,15 +6,16 @@ isolation) or as PID 1 of a bubblewrap sandbox (namespace isolation). Protocol o
 4-byte big-endian length + payload; jobs arrive pickled (from the trusted parent), results leave
 as JSON (nothing a candidate produced is ever unpickled by the parent).
 
-Per job: the child gets its own session, rlimits, a private job folder as cwd/HOME/TMPDIR,
-stdin from /dev/null, stdout/stderr into capped files, a dedicated uid when the worker is root,
-and dies with the worker. The worker enforces the wall clock from outside and then kills every
+The worker starts with a clean environment (see ``environment``). Per job: the child gets its
+own session, rlimits, a private job folder as cwd/HOME/TMPDIR, stdin from /dev/null,
+stdout/stderr into capped files, a dedicated uid when the worker is root, at process isolation
+seccomp and Landlock (see ``confinement``), and dies with the worker. The worker enforces the wall clock from outside and then kills every
 process the job left behind, including ones that started their own session:
 - as PID 1 of a PID namespace: ``kill(-1)`` reaches everything else in the namespace;
 - otherwise as a child subreaper (orphans are re-parented to the worker) plus, when root, a
   ``kill(-1)`` issued as the job's dedicated uid.
 Process isolation as root also gives each job an empty network namespace and removes files its
-uid left in world-writable folders; as an ordinary user it has neither (use namespace isolation).
+uid left in world-writable folders; as an ordinary user seccomp and Landlock stand in for them.
 """
 
 from __future__ import annotations
@@ -36,10 +37,13 @@ import tempfile
 import time
 from typing import Any
 
-from plum_exec.sandbox import harness
+from plum_exec.sandbox import harness, paths
+from plum_exec.sandbox.confinement import Confinement, probe
+from plum_exec.sandbox.environment import enter_job_folder
 from plum_exec.sandbox.protocol import read_message, write_message
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
@@ -59,6 +63,23 @@ class Worker:
         self.nproc_limit = self._nproc_limit()
         if not self.is_pid1:
             _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        self.confinement = self._confinement() if settings["confine"] else None
+
+    def _confinement(self) -> Confinement:
+        """Readable: everything but the hidden paths, /proc and the other jobs' folders; plus
+        what Python needs below a hidden path."""
+        readable = paths.readable_roots(self.s["hidden"], ("/proc", self.workdir))
+        return Confinement([*readable, *self.s["needed"]], [os.getpid(), os.getppid()])
+
+    def check_confinement(self) -> str | None:
+        """Why the confinement cannot be applied here (None: it can, or none is asked for)."""
+        if self.confinement is None:
+            return None
+        folder = tempfile.mkdtemp(dir=self.workdir)
+        try:
+            return probe(self.confinement, folder)
+        finally:
+            _remove_tree(folder)
 
     def _nproc_limit(self) -> int:
         """RLIMIT_NPROC counts all processes of a uid: offset it by what the user already runs."""
@@ -80,15 +101,21 @@ class Worker:
             os.chown(jobdir, self.uid, self.uid)
         nonce = secrets.token_hex(16)
         read_fd, write_fd = os.pipe()
+        confined_read, confined_write = os.pipe()
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            self._child(job, jobdir, write_fd, nonce)
+            self._child(job, jobdir, write_fd, nonce, confined_write)
         os.close(write_fd)
+        os.close(confined_write)
         deadline = started + job["load_time_limit"] + sum(job["time_limits"]) + self.s["grace"]
         raw, exit_code, timed_out = self._supervise(pid, read_fd, deadline)
         self._kill_leftovers(pid)
         os.close(read_fd)
+        if not _was_confined(confined_read):
+            # Not the program's doing (it never started): end the worker so the pool retries the
+            # job and reports infra_error if it happens again.
+            raise SystemExit("sandbox worker: the child could not be confined")
         result = {
             "records": _parse_records(raw, nonce),
             "exit_code": exit_code,
@@ -102,23 +129,27 @@ class Worker:
             _scrub_files_of(self.uid)
         return result
 
-    def _child(self, job: dict[str, Any], jobdir: str, record_fd: int, nonce: str) -> None:
+    def _child(self, job: dict[str, Any], jobdir: str, record_fd: int, nonce: str, confined_fd: int) -> None:
         try:
+            _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self (a setuid clears it again)
             os.setsid()
             os.chdir(jobdir)
             _redirect_stdio(jobdir)
-            os.closerange(3, record_fd)
-            os.closerange(record_fd + 1, 65536)
-            for var in ("HOME", "TMPDIR", "TMP", "TEMP"):
-                os.environ[var] = jobdir
+            enter_job_folder(jobdir)
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes fail with EFBIG instead
-            self._limit_resources(job)
             if self.is_root and not self.is_pid1:
                 _libc.unshare(CLONE_NEWNET)  # root can afford a private (empty) network per job
             if self.is_root:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
+            if self.confinement is not None:  # after unshare and setuid, which seccomp forbids
+                self.confinement.apply(jobdir)
+            os.write(confined_fd, b"1")
+            # Closes the worker's descriptors, the confinement's ones included.
+            os.closerange(3, record_fd)
+            os.closerange(record_fd + 1, 65536)
+            self._limit_resources(job)  # after the descriptors it needed are closed (RLIMIT_NOFILE)
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
             harness.run(job, record_fd, nonce)
         finally:
@@ -205,8 +236,9 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
 
 def private_mounts(workdir: str, blocked: dict[str, list[str]], tmpfs_bytes: int) -> None:
     """Process isolation as root: in a private mount namespace of this worker, put the job
-    folders on a size-capped tmpfs, and hide each folder the job uid cannot enter behind a 0755
-    tmpfs with what Python needs bound back (bubblewrap does both in namespace isolation)."""
+    folders on a size-capped tmpfs, and hide each hidden folder (homes, credentials) and each
+    folder the job uid cannot enter behind a 0755 tmpfs with what Python needs bound back
+    (bubblewrap does both in namespace isolation)."""
     if _libc.unshare(CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -215,6 +247,9 @@ def private_mounts(workdir: str, blocked: dict[str, list[str]], tmpfs_bytes: int
     old_umask = os.umask(0o022)
     try:
         for ancestor, needed in blocked.items():
+            if not os.path.isdir(ancestor):  # a secret file: show /dev/null in its place
+                _mount(os.devnull, ancestor, None, MS_BIND)
+                continue
             staged = []
             for path in needed:
                 target = tempfile.mkdtemp(dir=staging)
@@ -228,6 +263,9 @@ def private_mounts(workdir: str, blocked: dict[str, list[str]], tmpfs_bytes: int
     finally:
         os.umask(old_umask)
         shutil.rmtree(staging, ignore_errors=True)
+    if any(workdir.startswith(ancestor + "/") for ancestor in blocked):  # covered just now
+        os.makedirs(workdir, exist_ok=True)
+        _mount("tmpfs", workdir, "tmpfs", 0, f"mode=0711,size={tmpfs_bytes}")
 
 
 def _kill_all_of_uid(uid: int) -> None:
@@ -286,6 +324,17 @@ def _redirect_stdio(jobdir: str) -> None:
     os.close(devnull)
     sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the process ends with the job
     sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+
+
+def _was_confined(fd: int) -> bool:
+    """The child writes one byte once it is confined, before the program can run."""
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 1) == b"1"
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _drain(fd: int) -> bytes:
@@ -353,6 +402,9 @@ def main() -> None:
     os.dup2(2, 1)
     if os.getpid() != 1:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # A job of the same uid (an ordinary user's) must not ptrace the worker or open its
+    # /proc/<pid>/mem to forge results: only a dumpable process allows that. Children undo it.
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when workers stop
     for module in settings["preload"]:
         with contextlib.suppress(Exception):
@@ -364,7 +416,13 @@ def main() -> None:
     # and turns each fork's shared pages into copies (gc.freeze cuts a job from ~10 ms to ~3 ms).
     gc.collect()
     gc.freeze()
-    write_message(proto_out, json.dumps({"ready": True, "uid": os.geteuid()}).encode())
+    ready = {"ready": True, "uid": os.geteuid(), "confinement": worker.confinement.mechanisms if worker.confinement else []}
+    failure = worker.check_confinement()
+    if failure:
+        ready = {"ready": False, "error": f"process confinement failed: {failure}"}
+    write_message(proto_out, json.dumps(ready).encode())
+    if failure:
+        return
     while True:
         message = read_message(proto_in)
         if message is None:
