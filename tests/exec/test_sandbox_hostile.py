@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from hostile_programs import ATTACKS_ALLOWED_INFRA_ERROR, SECRET_PREFIX
+
 from plum_exec.records import INFRA_ERROR, PASS
 from plum_exec.sandbox import namespace_available
 from plum_exec.sandbox.confinement import landlock_abi, seccomp_unavailable_reason

@@ -43,7 +43,19 @@ def _cuda() -> str:
 
 
 def _isolation() -> str:
-    from plum_exec.sandbox import namespace_available
+    """Both levels with the mechanisms each would use here, and what the process level leaves open."""
+    from plum_exec.sandbox.pool import (
+        describe_level,
+        namespace_available,
+        process_level_gaps,
+        process_mechanisms,
+    )
 
     ok, reason = namespace_available()
-    return "namespace (bubblewrap) available" if ok else f"process only: {reason}"
+    mechanisms = process_mechanisms()
+    process = describe_level("process", mechanisms)
+    gaps = process_level_gaps(mechanisms)
+    process += f" (does not contain: {'; '.join(gaps)})" if gaps else ""
+    if ok:
+        return f"{describe_level('namespace', [])} (auto); {process}"
+    return f"{process} (auto); namespace unavailable: {reason}"

@@ -148,7 +148,8 @@ def evaluate_samples(
         _progress() as progress,
         JsonlAppender(out_path) as log,
     ):
-        console.print(f"sandbox: {sandbox.isolation} isolation, {config.workers} workers")
+        level = sandbox.level  # the isolation level and each mechanism in force
+        console.print(f"sandbox: {level}, {config.workers} workers")
         problems = _with_ground_truth(
             problems, samples, sandbox, progress
         )  # cached after a first run
@@ -162,6 +163,7 @@ def evaluate_samples(
     summary["dropped_tests"] = sum(
         p.metadata.get("dropped_tests", 0) for p in problems.values()
     )
+    summary["sandbox"] = level
     groups = pass_at_1_by_group([r for key, r in finished.items() if key in wanted], problems)
     if groups:
         summary["groups"] = groups

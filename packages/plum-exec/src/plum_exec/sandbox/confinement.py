@@ -26,7 +26,6 @@ import contextlib
 import ctypes
 import errno
 import os
-import socket
 import stat
 from typing import Any
 
@@ -44,6 +43,7 @@ SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1, 2
 PROC_FILES = ("/proc/cpuinfo", "/proc/meminfo", "/proc/stat")
 NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080)
 LOW_32_BITS = 0xFFFFFFFF
+AF_UNIX = 1  # (not importing socket keeps the worker, and so every fork, smaller)
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -76,13 +76,16 @@ def describe(abi: int, seccomp: bool) -> list[str]:
 
 def uncontained(abi: int, seccomp: bool, is_root: bool) -> list[str]:
     """What a program can still reach at the process level with these mechanisms (empty: nothing
-    the hostile suite tries). As root the job's dedicated uid and network namespace cover more."""
+    the hostile suite tries). As root, the job's dedicated uid, network namespace and private
+    mounts already cover sockets, signals, ptrace, homes and files."""
     gaps = []
-    if not seccomp:
-        gaps.append("sockets" + ("" if is_root else " (127.0.0.1 included)") + ", ptrace, new sessions (pip install pyseccomp; apt-get install libseccomp2)")
+    if not seccomp and not is_root:
+        gaps.append("sockets (127.0.0.1 included), ptrace, new sessions that escape the group kill "
+                    "(pip install pyseccomp; apt-get install libseccomp2)")
     if not abi:
-        written = "" if is_root else ", writing the user's files"
-        gaps.append(f"reading homes, credentials and other processes' /proc entries{written} (needs Landlock: Linux 5.13+)")
+        gaps.append("other processes' command lines in /proc (needs Landlock: Linux 5.13+)" if is_root else
+                    "writing the user's files, reading homes, credentials and the user's processes in /proc "
+                    "(needs Landlock: Linux 5.13+)")
     elif abi < 6 and not is_root:
         gaps.append("signals by pid to the user's other processes (needs Landlock ABI 6: Linux 6.12+)")
     return gaps
@@ -195,7 +198,7 @@ def _seccomp_filter(protected_pids: list[int]) -> Any:
 
     deny = sc.ERRNO(errno.EPERM)
     rules = sc.SyscallFilter(sc.ALLOW)
-    rules.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, socket.AF_UNIX))
+    rules.add_rule(sc.ERRNO(errno.EAFNOSUPPORT), "socket", sc.Arg(0, sc.NE, AF_UNIX))
     for call in ("io_uring_setup", "io_uring_enter", "io_uring_register", "bpf", "perf_event_open", "userfaultfd"):
         rules.add_rule(sc.ERRNO(errno.ENOSYS), call)
     for call in ("ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "setsid", "setpgid",

@@ -1,0 +1,92 @@
+"""Cost of issue 14's layers (clean environment, hidden homes, seccomp + Landlock per child,
+redaction) as a ratio: HumanEval canonical solutions x20 (3,280 programs) at one isolation level,
+evaluated by the code of two checkouts, ``--before`` (e.g. main) and ``--after`` (this one).
+
+Runs alternate (before, after, before, ...) in fresh processes so that load on the machine falls
+on both alike; the ground truth is computed once by a warm-up run per checkout and cached, so the
+timed runs measure the samples only. Reports the median seconds of each and after/before.
+
+    python benchmarks/bench_sandbox_confinement.py --before /work/main --after . \\
+        --out benchmarks/results/sandbox_confinement.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from evallib import humaneval_canonical_samples
+
+# Run in a fresh interpreter with one checkout's code first on the path; prints the seconds.
+TIMED_RUN = """
+import contextlib, io, json, sys, time
+from plum_exec.evaluation import EvaluationConfig, evaluate_samples, read_samples
+from plum_exec.problems import load_benchmark
+samples_path, out, isolation, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+problems = load_benchmark("humaneval")
+samples = read_samples(samples_path, problems)
+config = EvaluationConfig(workers=workers, isolation=isolation)
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    started = time.perf_counter()
+    summary = evaluate_samples(problems, samples, out, config)
+    seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "passed": summary["base_status"].get("pass", 0)}))
+"""
+
+
+def checkout_path(root: Path) -> str:
+    parts = ["src", "packages/plum-exec/src", "packages/plum-data/src", "packages/plum-train/src"]
+    return os.pathsep.join(str(root.resolve() / p) for p in parts)
+
+
+def timed_run(root: Path, samples: Path, out: Path, isolation: str, workers: int, cache: Path) -> dict:
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": checkout_path(root), "XDG_CACHE_HOME": str(cache)}
+    proc = subprocess.run(
+        [sys.executable, "-c", TIMED_RUN, str(samples), str(out), isolation, str(workers)],
+        env=env, capture_output=True, text=True, check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", type=Path, required=True, help="checkout without the layers (e.g. /work/main)")
+    parser.add_argument("--after", type=Path, default=Path("."), help="checkout with them")
+    parser.add_argument("--isolation", default="process", choices=["process", "namespace"])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/plumcode-bench-confinement"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    samples = humaneval_canonical_samples(args.work, args.copies)
+    warmup = humaneval_canonical_samples(args.work, 1)
+    checkouts = {"before": args.before, "after": args.after}
+    report: dict = {"isolation": args.isolation, "programs": 164 * args.copies, "workers": args.workers,
+                    "cpus": os.cpu_count(), "load_before": os.getloadavg()}
+    for name, root in checkouts.items():  # ground truth into each checkout's cache
+        timed_run(root, warmup, args.work / f"{name}_warmup.jsonl", args.isolation, args.workers, args.work / f"{name}_cache")
+    seconds: dict[str, list[float]] = {name: [] for name in checkouts}
+    for _ in range(args.rounds):
+        for name, root in checkouts.items():
+            run = timed_run(root, samples, args.work / f"{name}.jsonl", args.isolation, args.workers, args.work / f"{name}_cache")
+            assert run["passed"] == 164 * args.copies, run
+            seconds[name].append(round(run["seconds"], 2))
+    report["seconds"] = seconds
+    report["median_seconds"] = {name: statistics.median(s) for name, s in seconds.items()}
+    report["after_over_before"] = round(report["median_seconds"]["after"] / report["median_seconds"]["before"], 3)
+    report["load_after"] = os.getloadavg()
+    print(json.dumps(report, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Issue 14's parts one by one: the clean environment, hidden paths, redaction, and the process
+level's seccomp + Landlock confinement (the hostile suite checks them together, end to end)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from plum_exec.records import ERROR, PASS, TestCase, TestOutcome
+from plum_exec.sandbox import Job, Sandbox, SandboxConfig, paths
+from plum_exec.sandbox.config import JobResult
+from plum_exec.sandbox.confinement import (
+    Confinement,
+    landlock_abi,
+    seccomp_unavailable_reason,
+    uncontained,
+)
+from plum_exec.sandbox.environment import worker_environment
+from plum_exec.sandbox.redaction import Redactor
+
+SECRET = "sk-plumtest-0123456789abcdef"
+
+
+def test_the_worker_environment_holds_only_the_allowlist() -> None:
+    caller = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C", "OPENAI_API_KEY": SECRET, "HF_TOKEN": SECRET,
+              "AWS_PROFILE": "prod", "PYTHONSTARTUP": "/home/u/.pythonrc", "HOME": "/home/u"}
+    env = worker_environment("/tmp/box", "/src", caller)
+    assert env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", "LC_ALL": "C", "HOME": "/tmp/box", "TMPDIR": "/tmp/box",
+                   "TMP": "/tmp/box", "TEMP": "/tmp/box", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": "/src"}
+
+
+def test_hidden_paths_cover_homes_and_relocated_credentials(tmp_path: Path) -> None:
+    hf_home, creds = tmp_path / "hf", tmp_path / "aws-credentials"
+    hf_home.mkdir()
+    (hf_home / "hub").mkdir()
+    creds.write_text("x")
+    hidden = paths.hidden_paths({"HF_HOME": str(hf_home), "HF_HUB_CACHE": str(hf_home / "hub"),
+                                 "AWS_SHARED_CREDENTIALS_FILE": str(creds), "HOME": "/"})
+    assert str(hf_home) in hidden and str(creds) in hidden
+    assert str(hf_home / "hub") not in hidden  # inside a hidden folder already
+    assert "/" not in hidden
+    assert "/root" in hidden
+
+
+def test_readable_roots_leave_out_hidden_paths_and_links_into_them(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (tmp_path / "public").mkdir()
+    (tmp_path / "link").symlink_to(secret)
+    roots = paths.readable_roots([str(secret)])
+    assert str(tmp_path / "public") in roots
+    assert str(secret) not in roots and str(tmp_path / "link") not in roots and str(tmp_path) not in roots
+    assert "/proc" not in roots and "/usr" in roots
+
+
+def test_blocked_ancestors_bind_back_what_python_needs_below_a_hidden_folder() -> None:
+    blocked = paths.blocked_ancestors(["/h/user/venv/lib", "/usr/lib"], ["/h/user", "/h/user/.cache"])
+    assert blocked == {"/h/user": ["/h/user/venv/lib"]}
+
+
+def test_redaction_replaces_secret_values_in_every_field() -> None:
+    redactor = Redactor.from_environment({"OPENAI_API_KEY": SECRET, "DEBUG": "verbose-setting", "MY_TOKEN": "1"})
+    result = JobResult([TestOutcome(ERROR, 0.1, f"ValueError: {SECRET}")], [[SECRET, {"k": SECRET}]],
+                       stdout=f"a {SECRET} b", stderr=SECRET[:12])
+    clean = redactor.result(result)
+    text = repr(clean)
+    assert SECRET not in text and SECRET[:12] not in text
+    assert clean.outcomes[0].message == "ValueError: [redacted OPENAI_API_KEY]"
+    assert clean.stdout == "a [redacted OPENAI_API_KEY] b"
+    assert clean.stderr == "[redacted OPENAI_API_KEY]"  # cut at the output limit: still redacted
+    assert clean.outputs == [["[redacted OPENAI_API_KEY]", {"k": "[redacted OPENAI_API_KEY]"}]]
+    assert redactor.text("1 verbose-setting") == "1 verbose-setting"  # not secret-looking, or too short
+
+
+def test_redaction_covers_the_hub_token_file(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("hf_plumtestTOKENvalue\n")
+    redactor = Redactor.from_environment({"HF_HOME": str(tmp_path), "HOME": "/nonexistent"})
+    assert "hf_plumtestTOKENvalue" not in redactor.text("leaked hf_plumtestTOKENvalue")
+
+
+def test_the_pool_redacts_what_a_program_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second line of defence: even a secret the program had (here: in its own text) is gone."""
+    monkeypatch.setenv("PLUMTEST_API_KEY", SECRET)
+    program = f"import sys\nprint({SECRET!r})\nprint({SECRET!r}, file=sys.stderr)\ndef f(x):\n    raise ValueError({SECRET!r})\n"
+    with Sandbox(SandboxConfig(workers=1)) as sandbox:
+        ((_, result),) = list(sandbox.run([Job(program, [TestCase("assert", "assert f(1) == 2")], "f")]))
+    assert SECRET not in repr(result)
+    assert "[redacted PLUMTEST_API_KEY]" in result.outcomes[0].message
+    assert "[redacted PLUMTEST_API_KEY]" in result.stdout and "[redacted PLUMTEST_API_KEY]" in result.stderr
+
+
+@pytest.mark.parametrize("isolation", ["process", "namespace"])
+def test_programs_see_no_caller_variable(isolation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from plum_exec.sandbox import namespace_available
+
+    if isolation == "namespace" and not namespace_available()[0]:
+        pytest.skip("needs bubblewrap")
+    monkeypatch.setenv("PLUMTEST_SECRET", SECRET)
+    program = "import os\ndef f(x):\n    return sorted(os.environ)\n"
+    with Sandbox(SandboxConfig(workers=1, isolation=isolation)) as sandbox:  # type: ignore[arg-type]
+        ((_, result),) = list(sandbox.run([Job(program, [TestCase("io", inputs=[1])], "f")]))
+    assert result.outcomes[0].status == PASS
+    assert set(result.outputs[0]) <= {"PATH", "LANG", "LANGUAGE", "TZ", "HOME", "TMPDIR", "TMP", "TEMP", "PWD",
+                                      "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONHOME",
+                                      "PYTHONUTF8", "PYTHONIOENCODING"} | {v for v in result.outputs[0] if v.startswith("LC_")}
+
+
+needs_confinement = pytest.mark.skipif(
+    seccomp_unavailable_reason() is not None or landlock_abi() < 6, reason="needs pyseccomp and Landlock ABI 6+"
+)
+
+
+def _in_confined_child(check: Callable[[], object], readable: list[str], jobdir: str) -> str:
+    """Run ``check`` in a forked, confined child: its result, or the errno it raised."""
+    confinement = Confinement(readable, [os.getpid()])
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            confinement.apply(jobdir)
+            try:
+                answer = f"ok {check()!r}"
+            except OSError as exc:
+                answer = f"errno {exc.errno}"
+            os.write(write_fd, answer.encode())
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as fh:
+        answer = fh.read()
+    os.waitpid(pid, 0)
+    return answer
+
+
+@needs_confinement
+@pytest.mark.parametrize(
+    ("name", "check", "allowed"),
+    [
+        ("tcp socket", lambda: socket.socket().close(), False),
+        ("udp socket", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close(), False),
+        ("unix socket", lambda: socket.socket(socket.AF_UNIX).close(), True),
+        ("kill(-1)", lambda: os.kill(-1, 0), False),
+        ("signal to the parent", lambda: os.kill(os.getppid(), 0), False),
+        ("signal to its own group", lambda: os.killpg(0, 0), True),
+        ("new session", os.setsid, False),
+        ("read the parent's environ", lambda: Path(f"/proc/{os.getppid()}/environ").read_bytes(), False),
+        ("read its own /proc", lambda: os.listdir("/proc/self/fd"), True),
+        ("read /etc", lambda: Path("/etc/passwd").read_bytes()[:1], True),
+    ],
+)
+def test_the_process_level_confinement(name: str, check: Callable[[], object], allowed: bool) -> None:
+    with tempfile.TemporaryDirectory() as jobdir:
+        answer = _in_confined_child(check, ["/etc", "/usr", "/lib", "/lib64", "/bin"], jobdir)
+    assert answer.startswith("ok") == allowed, (name, answer)
+
+
+@needs_confinement
+def test_landlock_writes_only_in_the_job_folder(tmp_path: Path) -> None:
+    jobdir, outside = tmp_path / "job", tmp_path / "outside"
+    jobdir.mkdir()
+    outside.mkdir()
+    assert _in_confined_child(lambda: (jobdir / "f").write_text("x"), [str(tmp_path)], str(jobdir)) == "ok 1"
+    assert _in_confined_child(lambda: (outside / "f").write_text("x"), [str(tmp_path)], str(jobdir)).startswith("errno")
+    assert _in_confined_child(lambda: (tmp_path / "outside").rmdir(), [str(tmp_path)], str(jobdir)).startswith("errno")
+    assert outside.exists() and not (outside / "f").exists()
+
+
+def test_gaps_are_named_when_a_mechanism_is_missing() -> None:
+    assert uncontained(7, True, is_root=False) == []
+    assert any("Landlock" in gap for gap in uncontained(0, True, is_root=False))
+    assert any("pyseccomp" in gap for gap in uncontained(7, False, is_root=False))
+    assert any("ABI 6" in gap for gap in uncontained(5, True, is_root=False))
