@@ -6,6 +6,10 @@ Runs alternate (before, after, before, ...) in fresh processes so that load on t
 on both alike; the ground truth is computed once by a warm-up run per checkout and cached, so the
 timed runs measure the samples only. Reports the median seconds of each and after/before.
 
+Also, less exposed to the machine's load: the confinement alone, as the median time of a fork
+whose child installs seccomp + Landlock and exits, next to a fork whose child just exits,
+alternated in one process (``per_fork_microseconds``).
+
     python benchmarks/bench_sandbox_confinement.py --before /work/main --after . \\
         --out benchmarks/results/sandbox_confinement.json
 """
@@ -54,6 +58,32 @@ def timed_run(root: Path, samples: Path, out: Path, isolation: str, workers: int
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def fork_cost(rounds: int) -> dict[str, float]:
+    """Median microseconds of fork + (confinement) + exit + wait, both variants interleaved."""
+    import tempfile
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages" / "plum-exec" / "src"))
+    from plum_exec.sandbox import paths
+    from plum_exec.sandbox.confinement import Confinement
+
+    jobdir = tempfile.mkdtemp()
+    confinement = Confinement(paths.readable_roots(paths.hidden_paths()), [os.getpid()])
+    times: dict[str, list[float]] = {"plain": [], "confined": []}
+    for _ in range(rounds):
+        for name in times:
+            started = time.perf_counter()
+            pid = os.fork()
+            if pid == 0:
+                if name == "confined":
+                    confinement.apply(jobdir)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            times[name].append((time.perf_counter() - started) * 1e6)
+    os.rmdir(jobdir)
+    return {name: round(statistics.median(t), 1) for name, t in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, required=True, help="checkout without the layers (e.g. /work/main)")
@@ -82,6 +112,7 @@ def main() -> None:
     report["seconds"] = seconds
     report["median_seconds"] = {name: statistics.median(s) for name, s in seconds.items()}
     report["after_over_before"] = round(report["median_seconds"]["after"] / report["median_seconds"]["before"], 3)
+    report["per_fork_microseconds"] = fork_cost(500)
     report["load_after"] = os.getloadavg()
     print(json.dumps(report, indent=2))
     if args.out:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from plum_exec.records import ERROR, PASS, TestCase, TestOutcome
+from plum_exec.records import ERROR, PASS, TestCase
+from plum_exec.records import TestOutcome as Outcome
 from plum_exec.sandbox import Job, Sandbox, SandboxConfig, paths
 from plum_exec.sandbox.config import JobResult
 from plum_exec.sandbox.confinement import (
@@ -65,7 +66,7 @@ def test_blocked_ancestors_bind_back_what_python_needs_below_a_hidden_folder() -
 
 def test_redaction_replaces_secret_values_in_every_field() -> None:
     redactor = Redactor.from_environment({"OPENAI_API_KEY": SECRET, "DEBUG": "verbose-setting", "MY_TOKEN": "1"})
-    result = JobResult([TestOutcome(ERROR, 0.1, f"ValueError: {SECRET}")], [[SECRET, {"k": SECRET}]],
+    result = JobResult([Outcome(ERROR, 0.1, f"ValueError: {SECRET}")], [[SECRET, {"k": SECRET}]],
                        stdout=f"a {SECRET} b", stderr=SECRET[:12])
     clean = redactor.result(result)
     text = repr(clean)
