@@ -6,11 +6,12 @@ isolation) or as PID 1 of a bubblewrap sandbox (namespace isolation). Protocol o
 4-byte big-endian length + payload; jobs arrive pickled (from the trusted parent), results leave
 as JSON (nothing a candidate produced is ever unpickled by the parent).
 
-The worker starts with a clean environment (see ``environment``). Per job: the child gets its
-own session, rlimits, a private job folder as cwd/HOME/TMPDIR, stdin from /dev/null,
-stdout/stderr into capped files, a dedicated uid when the worker is root, at process isolation
-seccomp and Landlock (see ``confinement``), and dies with the worker. The worker enforces the wall clock from outside and then kills every
-process the job left behind, including ones that started their own session:
+The worker starts with a clean environment (see ``environment``) and is not dumpable. Per job:
+the child gets its own session, rlimits, a private job folder as cwd/HOME/TMPDIR, stdin from
+/dev/null, stdout/stderr into capped files, a dedicated uid when the worker is root, seccomp and
+Landlock at process isolation (see ``confinement``), and dies with the worker. The worker
+enforces the wall clock from outside and then kills every process the job left behind,
+including ones that started their own session:
 - as PID 1 of a PID namespace: ``kill(-1)`` reaches everything else in the namespace;
 - otherwise as a child subreaper (orphans are re-parented to the worker) plus, when root, a
   ``kill(-1)`` issued as the job's dedicated uid.
