@@ -4,7 +4,9 @@ evaluated by the code of two checkouts, ``--before`` (e.g. main) and ``--after``
 
 Runs alternate (before, after, before, ...) in fresh processes so that load on the machine falls
 on both alike; the ground truth is computed once by a warm-up run per checkout and cached, so the
-timed runs measure the samples only. Reports the median seconds of each and after/before.
+timed runs measure the samples only. Reports the median wall-clock seconds of each and
+after/before, and the same for CPU seconds (pool + workers + jobs), which the load other
+programs put on the machine disturbs much less than the wall clock.
 
 Also, less exposed to the machine's load: the confinement alone, as the median time a forked
 child spends installing seccomp + Landlock, timed inside the child (``child_setup_microseconds``).
@@ -27,18 +29,21 @@ from evallib import humaneval_canonical_samples
 
 # Run in a fresh interpreter with one checkout's code first on the path; prints the seconds.
 TIMED_RUN = """
-import contextlib, io, json, sys, time
+import contextlib, io, json, resource, sys, time
 from plum_exec.evaluation import EvaluationConfig, evaluate_samples, read_samples
 from plum_exec.problems import load_benchmark
 samples_path, out, isolation, workers = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 problems = load_benchmark("humaneval")
 samples = read_samples(samples_path, problems)
 config = EvaluationConfig(workers=workers, isolation=isolation)
+def cpu():
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu()
     summary = evaluate_samples(problems, samples, out, config)
-    seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "passed": summary["base_status"].get("pass", 0)}))
+    seconds, cpu_seconds = time.perf_counter() - started, cpu() - cpu_started
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "passed": summary["base_status"].get("pass", 0)}))
 """
 
 
@@ -107,15 +112,16 @@ def main() -> None:
                     "cpus": os.cpu_count(), "load_before": os.getloadavg()}
     for name, root in checkouts.items():  # ground truth into each checkout's cache
         timed_run(root, warmup, args.work / f"{name}_warmup.jsonl", args.isolation, args.workers, args.work / f"{name}_cache")
-    seconds: dict[str, list[float]] = {name: [] for name in checkouts}
+    measured: dict[str, dict[str, list[float]]] = {"seconds": {n: [] for n in checkouts}, "cpu_seconds": {n: [] for n in checkouts}}
     for _ in range(args.rounds):
         for name, root in checkouts.items():
             run = timed_run(root, samples, args.work / f"{name}.jsonl", args.isolation, args.workers, args.work / f"{name}_cache")
             assert run["passed"] == 164 * args.copies, run
-            seconds[name].append(round(run["seconds"], 2))
-    report["seconds"] = seconds
-    report["median_seconds"] = {name: statistics.median(s) for name, s in seconds.items()}
-    report["after_over_before"] = round(report["median_seconds"]["after"] / report["median_seconds"]["before"], 3)
+            for kind, values in measured.items():
+                values[name].append(round(run[kind], 2))
+    for kind, values in measured.items():  # wall clock, and CPU time of the pool, workers and jobs
+        median = {name: statistics.median(v) for name, v in values.items()}
+        report[kind] = {**values, "median": median, "after_over_before": round(median["after"] / median["before"], 3)}
     report["child_setup_microseconds"] = apply_cost(500)
     report["load_after"] = os.getloadavg()
     print(json.dumps(report, indent=2))
