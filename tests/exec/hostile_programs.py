@@ -327,7 +327,8 @@ class Listeners:
             self.udp.sendto(b"pong", sender)
 
 
-def _processes_with(marker: str) -> list[int]:
+def processes_with(marker: str) -> list[int]:
+    """Processes (other than this one) whose command line holds ``marker``."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit() and int(entry) != os.getpid():
@@ -374,17 +375,17 @@ def run(isolation: str, home: str, scratch: str) -> dict[str, Any]:
     sources = {**attacks, **controls}
     config = SandboxConfig(workers=2, isolation=isolation, memory_mb=1024, max_processes=32)  # type: ignore[arg-type]
     with Sandbox(config) as sandbox:
-        workers = _processes_with(sandbox._dir)  # bubblewrap and the workers themselves
+        workers = processes_with(sandbox._dir)  # bubblewrap and the workers themselves
         started = time.monotonic()
         jobs = [Job(sources[n], tests, "f", time_limits=[0.5, 0.5, 0.5], load_time_limit=1.0) for n in names]
         results = dict(sandbox.run(jobs))
         elapsed = time.monotonic() - started
         time.sleep(0.2)
-        left_in_sandbox = _processes_with(sandbox._dir)
+        left_in_sandbox = processes_with(sandbox._dir)
         honest_after = [o.status for o in dict(sandbox.run([jobs[names.index("honest")]]))[0].outcomes]
         level = getattr(sandbox, "level", sandbox.isolation)  # (the level alone before issue 14)
     deadline = time.monotonic() + 5  # SIGKILL'd namespaces are torn down asynchronously
-    while (_processes_with(sandbox._dir) or _processes_with(context["sleep_marker"])) and time.monotonic() < deadline:
+    while (processes_with(sandbox._dir) or processes_with(context["sleep_marker"])) and time.monotonic() < deadline:
         time.sleep(0.05)
     listeners.stopped = True
     return {
@@ -394,7 +395,7 @@ def run(isolation: str, home: str, scratch: str) -> dict[str, Any]:
         "results": {name: _report_of(results[i]) for i, name in enumerate(names) if i in results},
         "elapsed": elapsed,
         "job_processes_left_while_open": sorted(set(left_in_sandbox) - set(workers)),
-        "processes_left_after_close": _processes_with(sandbox._dir) + _processes_with(context["sleep_marker"]),
+        "processes_left_after_close": processes_with(sandbox._dir) + processes_with(context["sleep_marker"]),
         "honest_after": honest_after,
         "reached": listeners.reached,
         "targets": [*context["targets"], context["shm_target"]],

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hostile_programs import ATTACKS_ALLOWED_INFRA_ERROR, SECRET_PREFIX
+from hostile_programs import ATTACKS_ALLOWED_INFRA_ERROR, HOSTILE, SECRET_PREFIX, processes_with
 
 from plum_exec.records import INFRA_ERROR, PASS
-from plum_exec.sandbox import namespace_available
+from plum_exec.sandbox import SandboxConfig, namespace_available
 from plum_exec.sandbox.confinement import landlock_abi, seccomp_unavailable_reason
 
 HERE = Path(__file__).resolve().parent
@@ -67,6 +67,15 @@ def _runs() -> list[tuple[str, str]]:
 
 RUNS = _runs()
 pytestmark = pytest.mark.skipif(not RUNS, reason="no isolation level that contains hostile programs here")
+
+# For suites that run the same programs in this process (test_livecodebench's stdin variant).
+__all__ = ["HOSTILE", "LEVELS", "_config", "_marker_processes"]
+LEVELS = sorted({isolation for user, isolation in RUNS if user != "nobody"})
+_marker_processes = processes_with
+
+
+def _config(isolation: str) -> SandboxConfig:
+    return SandboxConfig(workers=2, isolation=isolation, memory_mb=1024, max_processes=32)  # type: ignore[arg-type]
 
 
 @dataclass
