@@ -25,7 +25,9 @@ from plum_exec.records import Problem, Sample
 
 def load_problem_set(spec: str, dataset_path: str | Path | None = None, **options: Any) -> dict[str, Problem]:
     """A benchmark name (``humaneval``, ``mbpp+``, ``livecodebench``, ...; from ``dataset_path`` if
-    given; ``options`` such as LiveCodeBench's ``release_version``) or a problems JSONL."""
+    given; ``options`` such as LiveCodeBench's ``release_version``), or a problems dataset: JSONL
+    file, dataset folder or Hub id (``plum_exec.datasets_io``)."""
+    from plum_exec.datasets_io import is_dataset_spec
     from plum_exec.problems import BENCHMARKS, load_benchmark, load_problems_jsonl
 
     if spec in BENCHMARKS:
@@ -34,9 +36,12 @@ def load_problem_set(spec: str, dataset_path: str | Path | None = None, **option
         raise PlumError(f"--release-version, --start-date and --end-date go with --benchmark livecodebench, not {spec}")
     if dataset_path is not None:
         raise PlumError(f"a dataset path goes with a benchmark name ({', '.join(BENCHMARKS)}), not with {spec}")
-    if Path(spec).suffix in (".jsonl", ".gz") or Path(spec).exists():
+    if Path(spec).suffix in (".jsonl", ".gz") or Path(spec).exists() or is_dataset_spec(spec):
         return load_problems_jsonl(spec)
-    raise PlumError(f"unknown benchmark {spec!r}: use one of {', '.join(BENCHMARKS)} or a problems JSONL file")
+    raise PlumError(
+        f"unknown benchmark {spec!r}: use one of {', '.join(BENCHMARKS)}, a problems JSONL file, "
+        "a dataset folder or a Hub dataset (org/name)"
+    )
 
 
 def sample_problems(

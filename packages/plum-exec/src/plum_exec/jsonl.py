@@ -25,10 +25,20 @@ def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterato
 
 
 def read_jsonl_numbered(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Like :func:`read_jsonl`, with each row's 1-based line number (for ``file:line`` errors)."""
+    """Like :func:`read_jsonl`, with each row's 1-based line number (for ``file:line`` errors).
+
+    A local dataset folder or a Hub dataset id (``plum_exec.datasets_io``) is read too, numbered
+    by row, so every stage input accepts all three.
+    """
+    if not Path(path).is_file():
+        from plum_exec.datasets_io import is_dataset_spec, iter_rows
+
+        if not is_dataset_spec(str(path)):
+            raise PlumError(f"{path}: no such file")
+        for number, (_, row) in enumerate(iter_rows(str(path)), start=1):
+            yield number, row
+        return
     path = Path(path)
-    if not path.is_file():
-        raise PlumError(f"{path}: no such file")
     opener = _open_maybe_gzip(path)
     with opener as fh:
         lines = fh.read().split("\n")
