@@ -388,8 +388,8 @@ class HubHandler(BaseHTTPRequestHandler):
 class HubServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: HubState) -> None:
-        super().__init__(("127.0.0.1", 0), HubHandler)
+    def __init__(self, state: HubState, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), HubHandler)
         self.state = state
 
     @property
@@ -397,9 +397,17 @@ class HubServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
-def start(user: str = "ns", token: str = "hf_local_test_token_0123456789") -> tuple[HubServer, threading.Thread]:
+def start(user: str = "ns", token: str = "hf_local_test_token_0123456789", port: int = 0) -> tuple[HubServer, threading.Thread]:
     """A Hub on a free loopback port, serving from a thread; ``server.shutdown()`` stops it."""
-    server = HubServer(HubState(user, token))
+    server = HubServer(HubState(user, token), port)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return server, thread
+
+
+if __name__ == "__main__":  # python tests/hub/hub_server.py PORT: a Hub to try commands against by hand
+    import sys
+
+    hub, worker = start(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    print(hub.endpoint, flush=True)
+    worker.join()

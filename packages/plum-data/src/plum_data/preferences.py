@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from plum_data.generation import Message, Prompt
 from plum_data.prompts import PromptConfig, chat_prompt
+from plum_exec.cards import StageCard
+from plum_exec.datasets_io import ConfigData
 from plum_exec.errors import PlumError
 from plum_exec.jsonl import read_jsonl, require, write_json, write_jsonl
 from plum_exec.problems import load_problems_jsonl
@@ -35,6 +37,23 @@ from plum_exec.sources import model_source
 KTO_FILE = "kto.jsonl"
 DPO_FILE = "dpo.jsonl"
 STATS_FILE = "stats.json"
+_PROMPT = "the prompt the policy answered: a string (standard) or chat messages (conversational)"
+KTO_COLUMNS = {
+    "prompt": _PROMPT,
+    "completion": "the policy's own response (on-policy): a string, or one assistant message",
+    "label": "true: every synthesized test passed (desirable); false: some test failed",
+    "task_id": "problem id",
+    "sample_id": "sample id within the problem (joins the samples and results datasets)",
+    "pass_fraction": "fraction of the problem's tests the sample passed",
+}
+DPO_COLUMNS = {
+    "prompt": _PROMPT,
+    "chosen": "a response that passed every test",
+    "rejected": "a response to the same prompt that failed a test",
+    "task_id": "problem id",
+    "chosen_id": "sample id of the chosen response",
+    "rejected_id": "sample id of the rejected response",
+}
 
 # KTO paper, Eq. 8 (as TRL's KTO docs state it): desirable_weight * n_desirable over
 # undesirable_weight * n_undesirable should lie in [1, 4/3]. We aim at the middle of that range.
@@ -462,3 +481,25 @@ def _summarize(
     if config.balance == "weights":
         summary["kto_weights"] = kto_weights(n_desirable, n_undesirable)
     return summary
+
+
+def preferences_card(out_dir: str | Path, stats: dict[str, Any], provenance: dict[str, Any]) -> StageCard:
+    """The card of ``plum prefs``'s dataset: configs ``kto`` and ``dpo`` in TRL's formats."""
+    out_dir = Path(out_dir)
+    kto = list(read_jsonl(out_dir / KTO_FILE))
+    dpo = list(read_jsonl(out_dir / DPO_FILE))
+    fmt = stats["format"]
+    return StageCard(
+        stage="prefs",
+        title="Preference data from executed samples (plum prefs)",
+        summary="PLUM's preference data: each on-policy sample labelled by the synthesized tests it was "
+        "run against (all pass = desirable). Config `kto` holds TRL's unpaired preference rows "
+        "(`KTOTrainer`), config `dpo` the pairs of a passing and a failing response to one prompt "
+        "(`DPOTrainer`). The KTO loss weights that balance the labels are in `stats.json`, which "
+        "`plum train` reads.",
+        configs=[ConfigData("kto", kto, KTO_COLUMNS), ConfigData("dpo", dpo, DPO_COLUMNS)],
+        stats=stats,
+        provenance=provenance,
+        tags=["trl", "kto", "dpo", "preference"],
+        trl={"kto": (fmt, "unpaired preference"), "dpo": (fmt, "preference")},
+    )

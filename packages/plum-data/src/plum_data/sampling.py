@@ -9,6 +9,7 @@ appended per chunk of problems, so an interrupted run keeps its work; rerunning 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from plum_data.generation import Completion, Generator, SamplingParams
 from plum_data.prompts import BuiltPrompt, PromptConfig, build_prompt, is_livecodebench
+from plum_exec.cards import StageCard
+from plum_exec.datasets_io import ConfigData
 from plum_exec.errors import PlumError
 from plum_exec.extraction import program_from_response
 from plum_exec.jsonl import JsonlAppender, read_jsonl, require
 from plum_exec.records import Problem, Sample
+
+SAMPLES_FILE = "samples.jsonl"
+SAMPLE_COLUMNS = {
+    "task_id": "problem id (joins the problems dataset)",
+    "sample_id": "index of the sample within its problem, 0 to n-1",
+    "solution": "the program extracted from the response: what is executed",
+    "response": "the model's raw response: the completion preference data trains on",
+    "metadata": "`prompt` (exactly what the model saw: a string, or chat messages), `finish_reason`, "
+    "`prompt_tokens`, `completion_tokens`",
+}
 
 
 def load_problem_set(spec: str, dataset_path: str | Path | None = None, **options: Any) -> dict[str, Problem]:
@@ -145,4 +158,28 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
+    )
+
+
+def samples_card(samples: Sequence[Sample], provenance: dict[str, Any]) -> StageCard:
+    """The card of ``plum sample``'s dataset: the samples with the exact prompts, and their statistics."""
+    rows = [sample.to_dict() for sample in samples]
+    finish = Counter(str(s.metadata.get("finish_reason")) for s in samples)
+    tokens = [s.metadata.get("completion_tokens") or 0 for s in samples]
+    stats = {
+        "problems": len({s.task_id for s in samples}),
+        "samples": len(samples),
+        "finish_reasons": dict(finish),
+        "mean_completion_tokens": sum(tokens) / len(tokens) if tokens else 0.0,
+    }
+    return StageCard(
+        stage="sample",
+        title="Sampled programs (plum sample)",
+        summary="On-policy samples: for each problem, n responses of the policy to the prompt it was "
+        "given, and the program extracted from each. Executing them (`plum evaluate-samples`) gives "
+        "the verdicts that preference data (`plum prefs`) is built from.",
+        configs=[ConfigData("default", rows, SAMPLE_COLUMNS)],
+        stats=stats,
+        provenance=provenance,
+        tags=["synthetic", "on-policy"],
     )

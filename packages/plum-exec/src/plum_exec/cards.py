@@ -105,9 +105,10 @@ def metadata(card: StageCard) -> dict[str, Any]:
         "configs": [
             {"config_name": c.name, "data_files": [{"split": c.split, "path": f"data/{c.name}/{c.split}-*.parquet"}]}
             for c in card.configs
+            if c.rows  # no shards, no config (datasets cannot load an empty parquet file)
         ],
     }
-    if len(card.configs) > 1:
+    if len(meta["configs"]) > 1:
         meta["configs"][0]["default"] = True
     if sources:
         meta["source_datasets"] = sources
@@ -126,7 +127,8 @@ def size_category(n: int) -> str:
 def section(card: StageCard) -> str:
     """The stage's part of the card body, between its markers."""
     repo = card.repo_id or "ORG/NAME"
-    parts = [f"<!-- plum:{card.stage} -->", f"# {card.title}", "", card.summary, ""]
+    owned = ",".join(c.name for c in card.configs)
+    parts = [f"<!-- plum:{card.stage} configs={owned} -->", f"# {card.title}", "", card.summary, ""]
     for config in card.configs:
         parts += _config_section(config, repo, card.trl.get(config.name))
     if card.stats:
@@ -142,6 +144,8 @@ def section(card: StageCard) -> str:
 def _config_section(config: ConfigData, repo: str, trl: tuple[str, str] | None) -> list[str]:
     name = f"`{config.name}`"
     lines = [f"## Config {name} ({len(config.rows)} rows, split `{config.split}`)", ""]
+    if not config.rows:
+        return lines + ["Empty in this run, so it is not part of the dataset (no shards, not in `configs`).", ""]
     if trl:
         lines += [f"TRL dataset format: **{trl[0]}**, type: **{trl[1]}** "
                   "(https://huggingface.co/docs/trl/dataset_formats).", ""]  # fmt: skip
@@ -182,18 +186,31 @@ def read_card_metadata(text: str) -> dict[str, Any]:
     return split_card(text)[0]
 
 
+def owned_configs(card_text: str, stage: str) -> list[str]:
+    """The configs a stage's section says it writes (also the empty ones, which have no shards)."""
+    match = re.search(rf"<!-- plum:{re.escape(stage)} configs=([\w,.-]*) -->", card_text)
+    return [name for name in match.group(1).split(",") if name] if match else []
+
+
+def stage_of(card_text: str) -> str | None:
+    """The stage whose section a card holds (``plum push`` reads it from the folder's card)."""
+    match = re.search(r"<!-- plum:([\w-]+)[ >]", card_text)
+    return match.group(1) if match else None
+
+
 def merge(existing: str | None, ours: str, stage: str) -> str:
     """``ours`` merged into the card already in the repo: its other configs, tags and text survive."""
     if not existing:
         return ours
     old_meta, old_body = split_card(existing)
     new_meta, new_body = split_card(ours)
-    return _join(_merge_metadata(old_meta, new_meta), _merge_body(old_body, new_body, stage))
+    owned = set(owned_configs(ours, stage))
+    return _join(_merge_metadata(old_meta, new_meta, owned), _merge_body(old_body, new_body, stage))
 
 
-def _merge_metadata(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def _merge_metadata(old: dict[str, Any], new: dict[str, Any], owned: set[str]) -> dict[str, Any]:
     merged = {**old, **new}
-    ours = {c["config_name"] for c in new.get("configs", [])}
+    ours = owned | {c["config_name"] for c in new.get("configs", [])}
     kept = [c for c in old.get("configs", []) if c.get("config_name", "default") not in ours]
     merged["configs"] = kept + list(new.get("configs", []))
     if kept and any(c.get("default") for c in kept):
@@ -206,7 +223,7 @@ def _merge_metadata(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge_body(old: str, new: str, stage: str) -> str:
-    marked = re.compile(rf"<!-- plum:{re.escape(stage)} -->.*?<!-- /plum:{re.escape(stage)} -->\n?", re.DOTALL)
+    marked = re.compile(rf"<!-- plum:{re.escape(stage)}[ >].*?<!-- /plum:{re.escape(stage)} -->\n?", re.DOTALL)
     ours = marked.search(new)
     section_text = ours.group(0) if ours else new
     if marked.search(old):

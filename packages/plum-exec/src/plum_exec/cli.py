@@ -5,6 +5,7 @@ The same command is ``plum evaluate-samples`` under the umbrella ``plum``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ from plum_exec import config as cfg
 from plum_exec.command import PlumGroup, examples
 from plum_exec.evaluation import EvaluationConfig
 from plum_exec.problems import BENCHMARKS
+from plum_exec.publish import hub_options
 
 EVALUATE_SAMPLES_EXAMPLES = """
 plum-exec evaluate-samples --benchmark humaneval --samples samples.jsonl --out results.jsonl
@@ -21,6 +23,8 @@ plum-exec evaluate-samples --benchmark mbpp+ --dataset-path MbppPlus.jsonl --sam
 plum-exec evaluate-samples --problems my_problems.jsonl --samples samples.jsonl --out results.jsonl
 plum-exec evaluate-samples --benchmark livecodebench --release-version release_v2 \\
     --start-date 2024-01-01 --samples samples.jsonl --out results.jsonl
+plum-exec evaluate-samples --problems my_problems.jsonl --samples my-org/samples@main --out results/ \\
+    --push-to-hub my-org/results
 """
 
 
@@ -54,21 +58,28 @@ def cli() -> None:
 @click.option("--benchmark", type=click.Choice(BENCHMARKS), help="a known benchmark")
 @click.option("--problems", help="custom problems JSONL (docs/evaluation.md)")
 @click.option("--dataset-path", help="local data file for --benchmark (default: its usual source)")
-@click.option("--samples", required=True, help="samples JSONL")
+@click.option("--samples", required=True,
+              help="samples: JSONL, dataset folder or Hub dataset ORG/NAME[@REVISION][:CONFIG[:SPLIT]]")  # fmt: skip
 @click.option(
-    "--out", required=True, help="results JSONL, one row per sample (appended; resumable)"
-)
+    "--out", required=True,
+    help="output folder (results.jsonl + a Hub dataset layout), or a results JSONL (the dataset "
+    "folder goes beside it); appended, resumable",
+)  # fmt: skip
 @click.option("--summary", help="also write pass@k and status counts to this JSON file")
 @benchmark_window_options
 @cfg.options(EvaluationConfig)
-def evaluate_samples_command(**params: object) -> None:
+@hub_options
+def evaluate_samples_command(**params: Any) -> None:
     """Run samples (EvalPlus/human-eval JSONL: task_id + solution or completion) against a
     benchmark's tests in the sandbox, append one result row per sample to --out (an interrupted
     run resumes), and print pass@k. Formats: docs/evaluation.md."""
+    from plum_exec import publish
     from plum_exec.errors import PlumError
     from plum_exec.evaluation import evaluate_samples, print_summary, read_samples
     from plum_exec.jsonl import write_json
     from plum_exec.problems import load_benchmark, load_problems_jsonl
+    from plum_exec.results_dataset import RESULTS_FILE, result_rows, results_card
+    from plum_exec.sandbox import active_isolation
 
     benchmark, problems_path = params["benchmark"], params["problems"]
     if (benchmark is None) == (problems_path is None):
@@ -78,14 +89,23 @@ def evaluate_samples_command(**params: object) -> None:
             "--dataset-path goes with --benchmark (use --problems for a custom problems file)"
         )
     config = cfg.from_params(EvaluationConfig, params, EvaluationConfig())
+    target = publish.push_target(params)
     problems = (
         load_benchmark(str(benchmark), params["dataset_path"], **window_options(params))
         if benchmark
         else load_problems_jsonl(str(problems_path))
     )
     samples = read_samples(str(params["samples"]), problems)
-    summary = evaluate_samples(problems, samples, str(params["out"]), config)
+    log, folder = publish.stage_paths(str(params["out"]), RESULTS_FILE)
+    publish.start_stage(folder)
+    summary = evaluate_samples(problems, samples, log, config)
     summary = {"benchmark": benchmark or problems_path, **summary}
     print_summary(summary)
     if params["summary"]:
         write_json(str(params["summary"]), summary)
+    record = publish.provenance(
+        "evaluate-samples",
+        inputs={"problems": problems_path or benchmark, "samples": params["samples"]},
+        execution={**dataclasses.asdict(config), "isolation_used": active_isolation(config.isolation)},
+    )
+    publish.finish_stage(folder, results_card(result_rows(log, samples), summary, record), target)

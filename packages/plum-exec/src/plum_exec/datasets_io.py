@@ -35,6 +35,8 @@ from plum_exec.errors import PlumError
 from plum_exec.jsonl import read_jsonl_numbered
 
 DATA_DIR = "data"
+PREFERENCE_CONFIGS = ("kto", "dpo")  # plum prefs' configs, read by plum train by method
+SIDE_FILES = ("stats.json",)  # uploaded beside the card: plum train reads prefs' KTO weights from it
 JSON_SUFFIX = "_json"
 DEFAULT_SPLIT = "train"
 SHARD_BYTES = 500 * 2**20  # the Hub's datasets-server also cuts parquet at about this size
@@ -86,7 +88,7 @@ def resolve(spec: str | Path, *, default_config: str | None = None) -> DatasetSo
     return _resolve(str(spec), default_config)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resolve(spec: str, default_config: str | None) -> DatasetSource:
     path = Path(spec).expanduser()
     if path.is_file():
@@ -96,7 +98,7 @@ def _resolve(spec: str, default_config: str | None) -> DatasetSource:
     if local.is_dir():
         if revision:
             raise PlumError(f"{spec}: a revision (@{revision}) needs a Hub dataset, not a local folder")
-        config = config or _pick_config(_folder_configs(local), default_config)
+        config = config or _pick_config(_folder_configs(local), default_config, spec)
         return DatasetSource(spec, "folder", str(local), config, split or DEFAULT_SPLIT,
                              sha=_folder_sha256(local))  # fmt: skip
     if local.is_file():
@@ -104,7 +106,7 @@ def _resolve(spec: str, default_config: str | None) -> DatasetSource:
     if not is_dataset_spec(spec):
         raise PlumError(f"{spec}: no such file or folder (and not a Hub dataset id org/name)")
     sha, configs = _hub_revision(base, revision)
-    config = config or _pick_config(configs, default_config)
+    config = config or _pick_config(configs, default_config, spec)
     return DatasetSource(spec, "hub", base, config, split or DEFAULT_SPLIT, revision, sha)
 
 
@@ -116,9 +118,14 @@ def _parse(spec: str) -> tuple[str, str | None, str | None, str | None]:
     return base, revision or None, config or None, split or None
 
 
-def _pick_config(configs: Sequence[str], default_config: str | None) -> str | None:
+def _pick_config(configs: Sequence[str], default_config: str | None, spec: str = "") -> str | None:
     if default_config and default_config in configs:
         return default_config
+    if default_config in PREFERENCE_CONFIGS and set(configs) & set(PREFERENCE_CONFIGS):
+        # A preference dataset without this config had no rows for it: reading the other
+        # config instead would train DPO on KTO rows.
+        raise PlumError(f"{spec}: has no config {default_config!r} (it has {', '.join(configs)}); "
+                        "the stage that made it wrote no rows for it")  # fmt: skip
     return None  # load_dataset's own default (the only config, or the one marked default)
 
 
@@ -131,8 +138,12 @@ def _folder_configs(folder: Path) -> list[str]:
     return [c.get("config_name", "default") for c in read_card_metadata(card.read_text("utf-8")).get("configs", [])]
 
 
+@functools.cache
 def _hub_revision(repo_id: str, revision: str | None) -> tuple[str, list[str]]:
-    """The commit sha ``revision`` points to, and the configs the card at that commit declares."""
+    """The commit sha ``revision`` points to, and the configs the card at that commit declares.
+
+    Cached: every reader in this process sees the same commit, even if the branch moves on.
+    """
     from huggingface_hub import HfApi
 
     from plum_exec.hub import hub_errors
@@ -279,8 +290,11 @@ def write_dataset_folder(folder: str | Path, configs: Sequence[ConfigData], card
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f".{DATA_DIR}.partial"
     shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    (staging / DATA_DIR).mkdir()
     for config in configs:
-        write_shards(staging, config.name, config.split, config.rows, list(config.columns))
+        if config.rows:  # datasets cannot load a parquet file without rows: an empty config is left out
+            write_shards(staging, config.name, config.split, config.rows, list(config.columns))
     old = folder / f".{DATA_DIR}.old"
     shutil.rmtree(old, ignore_errors=True)
     if (folder / DATA_DIR).exists():
@@ -307,6 +321,7 @@ def folder_files(folder: str | Path) -> list[str]:
     """The files of a dataset folder that belong on the Hub: the card, the shards, side files."""
     folder = Path(folder)
     files = ["README.md"] if (folder / "README.md").is_file() else []
+    files += [name for name in SIDE_FILES if (folder / name).is_file()]
     files += sorted(p.relative_to(folder).as_posix() for p in (folder / DATA_DIR).rglob("*.parquet"))
     return files
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from plum_exec.cards import merge, redact, split_card
+from plum_exec.cards import merge, owned_configs, redact, split_card
 from plum_exec.datasets_io import DATA_DIR, folder_configs, folder_files
 from plum_exec.errors import PlumError
 
@@ -126,7 +126,8 @@ def _commit(folder: Path, files: list[str], target: PushTarget, stage: str, mess
         CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files if name != "README.md"
     ]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=card.encode("utf-8")))
-    prefixes = tuple(f"{DATA_DIR}/{config}/" for config in folder_configs(folder))
+    owned = owned_configs((folder / "README.md").read_text("utf-8"), stage) or folder_configs(folder)
+    prefixes = tuple(f"{DATA_DIR}/{config}/" for config in owned)
     operations += [CommitOperationDelete(path_in_repo=name) for name in remote
                    if name.startswith(prefixes) and name not in files]  # fmt: skip
     info = api.create_commit(
@@ -134,7 +135,7 @@ def _commit(folder: Path, files: list[str], target: PushTarget, stage: str, mess
         operations,
         repo_type=REPO_TYPE,
         revision=target.branch,
-        commit_message=message or f"plum {stage}: {', '.join(folder_configs(folder))}",
+        commit_message=message or f"plum {stage}: {', '.join(owned)}",
     )
     sha = info.oid
     return PushResult(target.repo_id, f"{api.endpoint}/datasets/{target.repo_id}", sha)

@@ -66,7 +66,7 @@ def provenance(stage: str, *, inputs: Mapping[str, str | Path | None] = (), mode
         "stage": stage,
         "plum_version": _versions(),
         "command": command_line(),
-        "inputs": {name: resolve(spec).provenance() for name, spec in dict(inputs).items() if spec is not None},
+        "inputs": {name: _input(str(spec)) for name, spec in dict(inputs).items() if spec is not None},
         "models": {name: model_revision(model) for name, model in dict(models).items() if model},
         **{name: _plain(value) for name, value in settings.items() if value is not None},
     }
@@ -80,6 +80,13 @@ def finish_stage(folder: Path, card: StageCard, target: PushTarget | None,
     print(f"dataset folder: {folder} (load_dataset({str(folder)!r}))", flush=True)
     if target is not None:
         print_push(push_folder(folder, target, stage=card.stage))
+
+
+def _input(spec: str) -> dict[str, Any]:
+    """A benchmark by name (its loader pins the data), any other input by what :func:`resolve` read."""
+    from plum_exec.problems import BENCHMARKS
+
+    return {"benchmark": spec} if spec in BENCHMARKS else resolve(spec).provenance()
 
 
 def _versions() -> dict[str, str]:

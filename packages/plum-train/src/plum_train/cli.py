@@ -18,6 +18,7 @@ EXAMPLES = """
 plum-train train --method kto --model Qwen/Qwen2.5-Coder-1.5B-Instruct --data prefs/kto.jsonl --out train/
 plum-train train --method dpo --no-lora --learning-rate 5e-7 --model ... --data prefs/dpo.jsonl --out train/
 plum-train train --method sft --model ... --data prefs/kto.jsonl --out sft/   # passing samples only
+plum-train train --method kto --model ... --data my-org/prefs@main --out train/ --push-to-hub my-org/policy-kto
 accelerate launch --config_file configs/accelerate/zero2.yaml -m plum_train train --model ... \\
     --data prefs/kto.jsonl --out train/
 """
@@ -33,19 +34,28 @@ def cli() -> None:
     short_help="train the policy on preference data (KTO, DPO) or passing samples (SFT)",
     epilog=examples(EXAMPLES),
 )
-@click.option("--data", required=True, help="kto.jsonl (kto, sft) or dpo.jsonl (dpo) from plum prefs")
+@click.option("--data", required=True,
+              help="kto.jsonl (kto, sft) or dpo.jsonl (dpo) from plum prefs, or its dataset (folder or Hub "
+                   "ORG/NAME[@REVISION][:CONFIG]): config kto or dpo is picked by --method")  # fmt: skip
 @click.option("--out", required=True, help="output folder: checkpoints/, model/, log_history.json")
 @click.option("--config", "config_path",
               help="YAML with TrainConfig fields (or a run config's 'training' section)")  # fmt: skip
 @cfg.options(TrainConfig)
+@click.option("--push-to-hub", "push_to_hub", metavar="REPO_ID",
+              help="push the trained model (or LoRA adapter) to this Hub model repo through the trainer, "
+                   "with a model card naming the data and its commit")  # fmt: skip
+@click.option("--private", is_flag=True, default=False, help="create the Hub repo private")
+@click.option("--hub-branch", metavar="BRANCH", help="push to this branch of the model repo")
 def train(**params: Any) -> None:
     """Train with TRL's KTOTrainer, DPOTrainer or SFTTrainer (LoRA or full fine-tuning) and export
     a plain model folder to OUT/model."""
     from accelerate import PartialState
 
+    from plum_exec.publish import push_target
     from plum_train.training import train as train_model
 
+    target = push_target(params)
     config = cfg.from_file_and_params(TrainConfig, params["config_path"], "training", params)
-    model_dir = train_model(config, params["data"], params["out"])
+    model_dir = train_model(config, params["data"], params["out"], push=target)
     if PartialState().is_main_process:
         print(f"trained model: {model_dir}")

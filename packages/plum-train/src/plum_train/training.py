@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from plum_exec.datasets_io import dataset_file, iter_rows, resolve
 from plum_exec.errors import PlumError
-from plum_exec.jsonl import read_jsonl, require, write_json
+from plum_exec.hub import PushTarget
+from plum_exec.jsonl import require, write_json
 from plum_exec.sources import model_source
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ COLUMNS = {
     "dpo": ("prompt", "chosen", "rejected"),
     "sft": ("prompt", "completion"),
 }
+# The config of a ``plum prefs`` dataset each method reads.
+DATA_CONFIG = {"kto": "kto", "dpo": "dpo", "sft": "kto"}
 REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
 
 
@@ -161,26 +165,29 @@ class TrainConfig:
             )
 
 
-def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path) -> Path:
-    """Train on ``data_path`` (JSONL in TRL's columns) and return the exported model folder.
+def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path, push: PushTarget | None = None) -> Path:
+    """Train on ``data_path`` and return the exported model folder.
 
-    Rerunning with the same folder resumes from the last checkpoint, or returns at once when the
-    export is already there; a folder started with another config or data file is refused.
-    The export is the final checkpoint (LoRA merged into the base weights, in the policy's
-    dtype) with the policy's tokenizer.
+    ``data_path`` is a dataset spec (``plum_exec.datasets_io``): TRL-format JSONL, a dataset
+    folder, or a Hub dataset; a preference dataset's config is picked by the method (``kto`` for
+    kto and sft, ``dpo`` for dpo). Rerunning with the same folder resumes from the last
+    checkpoint, or returns at once when the export is already there; a folder started with
+    another config or data is refused. The export is the final checkpoint (LoRA merged into the
+    base weights, in the policy's dtype) with the policy's tokenizer. With ``push``, the trainer
+    pushes the trained model (or LoRA adapter) with a model card naming the data and its sha.
     """
-    out_dir, data_path = Path(out_dir), Path(data_path)
+    out_dir, data = Path(out_dir), str(data_path)
     export_dir = out_dir / EXPORT_DIR
     _check_reporters(config.report_to)
-    rows = _read_rows(data_path, config)
-    weights = _kto_loss_weights(config, data_path)
-    record = _config_record(config, data_path, weights)
+    rows = _read_rows(data, config)
+    weights = _kto_loss_weights(config, data)
+    record = _config_record(config, data, weights)
     _check_same_config(out_dir / CONFIG_FILE, record)
     # The export is renamed into place last, so it exists only when complete.
-    if export_dir.is_dir():
+    if export_dir.is_dir() and push is None:
         return export_dir
     tokenizer = load_tokenizer(config.model)
-    args = _trl_args(config, weights, out_dir)
+    args = _trl_args(config, weights, out_dir, push)
     state = args.distributed_state
     if state.is_main_process:
         write_json(out_dir / CONFIG_FILE, record)
@@ -189,11 +196,12 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path) -> Pa
     history: list[dict[str, Any]] | None = None
     # Resuming from the final checkpoint would still run one more step (transformers checks
     # max_steps only after a step), so a finished training goes straight to the export.
+    trainer = None
     if checkpoint is None or not _is_final(checkpoint):
         trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer)
         if len(trainer.train_dataset) == 0:  # TRL drops rows whose prompt alone fills max_length
             raise PlumError(
-                f"{data_path}: every prompt is at least max_length={config.max_length} tokens long; "
+                f"{data}: every prompt is at least max_length={config.max_length} tokens long; "
                 "raise --max-length"
             )
         before = _fingerprints(trainer.model)
@@ -201,11 +209,47 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path) -> Pa
         _check_weights_moved(before, _fingerprints(trainer.model), config)
         checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
         history = trainer.state.log_history  # the checkpoint's copy lacks the final summary (runtime)
-    if state.is_main_process:
+    if state.is_main_process and not export_dir.is_dir():
         _export(checkpoint, config, tokenizer, export_dir)
         write_json(out_dir / LOG_FILE, history if history is not None else _trainer_state(checkpoint)["log_history"])
     state.wait_for_everyone()
+    if push is not None:
+        if trainer is None:  # trained by an earlier run: the trainer pushes that run's final checkpoint
+            trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer)
+            trainer._load_from_checkpoint(str(checkpoint))
+        _push_model(trainer, push, record)
     return export_dir
+
+
+def _push_model(trainer: Trainer, push: PushTarget, record: dict[str, Any]) -> None:
+    """The trainer's own push (model or adapter, tokenizer, TRL's model card), with the card's
+    provenance added: the preference data with the commit sha it was read at, the config."""
+    from plum_exec.cards import redact
+
+    data = record["data"]
+    dataset_name = data.get("hub_id") or data.get("path")
+    write_card = trainer.create_model_card
+
+    def card_with_provenance(*args: Any, **kwargs: Any) -> None:
+        write_card(*args, **kwargs)
+        card = Path(trainer.args.output_dir) / "README.md"
+        if card.is_file():
+            body = json.dumps(record, indent=2, default=str)
+            card.write_text(card.read_text("utf-8") + redact(
+                f"\n## Training data and settings (plum train)\n\nTrained on `{dataset_name}`"
+                + (f" at commit `{data['sha']}`" if data.get("sha") else "")
+                + f".\n\n```json\n{body}\n```\n"
+            ), encoding="utf-8")  # fmt: skip
+
+    trainer.create_model_card = card_with_provenance  # type: ignore[method-assign]
+    info = trainer.push_to_hub(
+        commit_message=f"plum train: {record['config']['method']} on {dataset_name}",
+        dataset_name=dataset_name,
+        tags=["plum", record["config"]["method"]],
+    )
+    if trainer.is_world_process_zero():
+        sha = getattr(info, "oid", None)
+        print(f"pushed {push.repo_id}: {getattr(info, 'repo_url', push.repo_id)} (commit {sha})", flush=True)
 
 
 # --- checks that would otherwise fail late inside TRL ------------------------------------------
@@ -239,12 +283,11 @@ def _check_weights_moved(
 
 
 
-def _read_rows(path: Path, config: TrainConfig) -> list[dict[str, Any]]:
+def _read_rows(path: str, config: TrainConfig) -> list[dict[str, Any]]:
     """Rows with the method's columns, validated with file:line errors; SFT keeps passing rows only."""
     columns = COLUMNS[config.method]
     rows = []
-    for lineno, row in enumerate(read_jsonl(path), start=1):
-        where = f"{path}:{lineno}"
+    for where, row in iter_rows(path, default_config=DATA_CONFIG[config.method]):
         for column in columns:
             require(row, column, where, bool if column == "label" else (str, list))
         # SFT is rejection-sampling fine-tuning: KTO files carry both labels, keep the passing rows.
@@ -255,7 +298,7 @@ def _read_rows(path: Path, config: TrainConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def _check_rows(rows: list[dict[str, Any]], path: Path, config: TrainConfig) -> None:
+def _check_rows(rows: list[dict[str, Any]], path: str, config: TrainConfig) -> None:
     if config.method == "dpo" and not rows:
         raise PlumError(
             f"{path}: no preference pairs for DPO (every problem had all or no samples passing?)"
@@ -287,13 +330,13 @@ def _check_reporters(report_to: list[str]) -> None:
             )
 
 
-def _kto_loss_weights(config: TrainConfig, data_path: Path) -> dict[str, float]:
+def _kto_loss_weights(config: TrainConfig, data: str) -> dict[str, float]:
     """Explicit weights win; otherwise those ``plum prefs`` computed from the label counts; else 1."""
     if config.method != "kto":
         return {}
-    stats_path = data_path.parent / PREFS_STATS_FILE
+    stats_path = dataset_file(data, PREFS_STATS_FILE)
     from_prefs: dict[str, float] = {}
-    if stats_path.is_file():
+    if stats_path is not None:
         try:
             from_prefs = json.loads(stats_path.read_text(encoding="utf-8")).get("kto_weights", {})
         except json.JSONDecodeError as exc:
@@ -328,7 +371,7 @@ def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
 
 
 def _config_record(
-    config: TrainConfig, data_path: Path, weights: dict[str, float]
+    config: TrainConfig, data: str, weights: dict[str, float]
 ) -> dict[str, Any]:
     import peft
     import torch
@@ -337,10 +380,19 @@ def _config_record(
 
     return {
         "config": dataclasses.asdict(config),
-        "data": str(data_path.resolve()),
+        "data": _data_record(data, config.method),
         "kto_weights": weights,
         "versions": {m.__name__: m.__version__ for m in (trl, transformers, peft, torch)},
     }
+
+
+def _data_record(data: str, method: str) -> dict[str, Any]:
+    """What was trained on: a file or folder by absolute path and sha256, a Hub dataset by commit sha."""
+    source = resolve(data, default_config=DATA_CONFIG[method])
+    record = source.provenance()
+    if "path" in record:
+        record["path"] = str(Path(record["path"]).resolve())
+    return record
 
 
 def _check_same_config(path: Path, record: dict[str, Any]) -> None:
@@ -351,6 +403,8 @@ def _check_same_config(path: Path, record: dict[str, Any]) -> None:
     changed = [
         key for key, value in record["config"].items() if previous["config"].get(key) != value
     ]
+    if isinstance(previous.get("data"), str):  # written before datasets were recorded with their hash
+        previous["data"] = {**record["data"], "path": previous["data"]}
     changed += [key for key in ("data", "kto_weights") if previous.get(key) != record[key]]
     if changed:
         raise PlumError(
@@ -367,7 +421,8 @@ def _to_dataset(rows: list[dict[str, Any]]) -> Dataset:
     return Dataset.from_list(rows)
 
 
-def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path) -> TrainingArguments:
+def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path,
+              push: PushTarget | None = None) -> TrainingArguments:  # fmt: skip
     """The method's TRL config; building it also sets up the (distributed) process state."""
     import torch
     from trl import DPOConfig, KTOConfig, SFTConfig
@@ -396,6 +451,10 @@ def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path) -> 
         save_total_limit=config.save_total_limit,
         disable_tqdm=True,  # RichProgressCallback draws the bar instead
     )
+    if push is not None:  # pushed once, at the end (plum calls trainer.push_to_hub itself)
+        common.update(hub_model_id=push.repo_id, hub_private_repo=push.private, hub_strategy="end")
+        if push.branch:
+            common["hub_revision"] = push.branch
     preference = dict(beta=config.beta, precompute_ref_log_probs=config.precompute_ref_log_probs)
     if config.method == "kto":
         return KTOConfig(**common, **preference, **weights)

@@ -11,6 +11,7 @@ from plum_data.generation import GeneratorConfig, SamplingParams
 from plum_data.prompts import PromptConfig
 from plum_exec import config as cfg
 from plum_exec.command import examples
+from plum_exec.publish import hub_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -19,6 +20,7 @@ plum sample --model Qwen/Qwen2.5-Coder-1.5B-Instruct --problems humaneval --n 10
     --out samples.jsonl
 plum sample --model gpt-4o-mini --base-url https://api.openai.com/v1 --problems problems.jsonl \\
     --out samples.jsonl   # key from $OPENAI_API_KEY
+plum sample --model ./policy --problems my-org/problems@v1 --n 4 --out samples/ --push-to-hub my-org/samples
 Rerunning the same command resumes: finished (task_id, sample_id) rows are kept.
 """
 
@@ -62,15 +64,30 @@ def limited_problems(limit: int | None, spec: str, dataset_path: str | None = No
     return problems
 
 
-@click.command(short_help="sample programs for problems into a samples JSONL", epilog=examples(EXAMPLES))
+@click.command(short_help="sample programs for problems into a samples dataset", epilog=examples(EXAMPLES))
 @click.option("--problems", required=True,
-              help="benchmark name (humaneval, humaneval+, mbpp, mbpp+) or problems JSONL")  # fmt: skip
-@click.option("--out", required=True, help="samples JSONL (appended to; rerun to resume)")
+              help="benchmark name (humaneval, humaneval+, mbpp, mbpp+), problems JSONL, dataset folder "
+                   "or Hub dataset ORG/NAME[@REVISION][:CONFIG[:SPLIT]]")  # fmt: skip
+@click.option("--out", required=True,
+              help="output folder (samples.jsonl + a Hub dataset layout), or a samples JSONL "
+                   "(the dataset folder goes beside it); rerun to resume")  # fmt: skip
 @generation_options
+@hub_options
 def sample(**params: Any) -> None:
     """Prompt a model with each problem, extract the program from each response, and append one
-    row per sample (task_id, sample_id, response, solution, token counts)."""
+    row per sample (task_id, sample_id, response, solution, token counts). At the end the samples
+    are written as a dataset folder (parquet + card) and, with --push-to-hub, uploaded."""
+    from plum_data.sampling import SAMPLES_FILE, samples_card
+    from plum_exec import publish
+
+    target = publish.push_target(params)
     sampling = cfg.from_params(SamplingParams, params, SamplingParams())
     problems = limited_problems(params["limit"], params["problems"])
-    samples = sample_with(params, problems, params["out"], sampling)
-    print(f"{len(samples)} samples for {len(problems)} problems in {params['out']}")
+    log, folder = publish.stage_paths(params["out"], SAMPLES_FILE)
+    publish.start_stage(folder)
+    samples = sample_with(params, problems, str(log), sampling)
+    print(f"{len(samples)} samples for {len(problems)} problems in {log}")
+    record = publish.provenance("sample", inputs={"problems": params["problems"]}, models={"policy": params["model"]},
+                                sampling=sampling, prompts=cfg.from_params(PromptConfig, params, PromptConfig()),
+                                limit=params["limit"])  # fmt: skip
+    publish.finish_stage(folder, samples_card(samples, record), target)
