@@ -59,6 +59,7 @@ class HubState:
         self.lfs_objects: dict[str, bytes] = {}
         self.lock = threading.Lock()
         self.requests: list[str] = []
+        self.fail_commits = False  # tests set it to see a push fail after the stage's work
 
     def new_commit(self, repo: Repo, branch: str, title: str, files: dict[str, bytes], lfs: set[str]) -> Commit:
         parent = repo.branches.get(branch)
@@ -249,6 +250,8 @@ class HubHandler(BaseHTTPRequestHandler):
                  "shouldIgnore": False, "oid": blob_oid(commit.files[f["path"]]) if f["path"] in commit.files else None}
                 for f in files]})  # fmt: skip
         if action == "commit":
+            if self.state.fail_commits:
+                return self._json({"error": "Internal Error - We're working hard to fix this as soon as possible!"}, 500)
             return self._commit(kind, repo_id, repo, unquote(revision))
         self._error(404, None, "unknown action")
 

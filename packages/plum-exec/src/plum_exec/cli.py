@@ -109,3 +109,27 @@ def evaluate_samples_command(**params: Any) -> None:
         execution={**dataclasses.asdict(config), "isolation_used": active_isolation(config.isolation)},
     )
     publish.finish_stage(folder, results_card(result_rows(log, samples), summary, record), target)
+
+
+@cli.command(
+    "push",
+    short_help="upload a stage's dataset folder to a Hub dataset repo (retries a failed --push-to-hub)",
+    epilog=examples("plum push prefs/ my-org/prefs\nplum-exec push samples/ my-org/samples --hub-branch round-2"),
+)
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.argument("repo_id")
+@click.option("--private", is_flag=True, default=False, help="create the Hub repo private")
+@click.option("--hub-branch", metavar="BRANCH", help="push to this branch of the repo (created if missing)")
+def push_command(folder: str, repo_id: str, private: bool, hub_branch: str | None) -> None:
+    """Upload FOLDER (a stage's output: README.md card + data/ shards) to REPO_ID in one commit,
+    merging its card into the repo's and deleting the repo's older shards of the same configs."""
+    from pathlib import Path
+
+    from plum_exec.cards import stage_of
+    from plum_exec.hub import PushTarget, check_push_target, print_push, push_folder
+
+    target = PushTarget(repo_id, private, hub_branch)
+    check_push_target(target)
+    card = Path(folder) / "README.md"
+    stage = stage_of(card.read_text("utf-8")) if card.is_file() else None
+    print_push(push_folder(folder, target, stage=stage or "dataset"))

@@ -245,9 +245,37 @@ def _exact_array(values: list[Any]) -> Any:
         array = pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
         return None
-    if pa.types.is_null(array.type):
-        array = array.cast(pa.string())
-    return array if array.to_pylist() == values else None
+    if not _parquet_writable(array.type):  # e.g. empty lists everywhere: list<null> -> list<string>
+        try:
+            array = array.cast(_nulls_as_strings(array.type))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    return array if _parquet_writable(array.type) and array.to_pylist() == values else None
+
+
+def _nulls_as_strings(kind: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_null(kind):
+        return pa.string()
+    if pa.types.is_list(kind):
+        return pa.list_(_nulls_as_strings(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([kind.field(i).with_type(_nulls_as_strings(kind.field(i).type)) for i in range(kind.num_fields)])
+    return kind
+
+
+def _parquet_writable(kind: Any) -> bool:
+    """Parquet has no struct without fields (``{}`` everywhere) and no list of nulls only."""
+    import pyarrow as pa
+
+    if pa.types.is_null(kind):
+        return False
+    if pa.types.is_struct(kind):
+        return kind.num_fields > 0 and all(_parquet_writable(kind.field(i).type) for i in range(kind.num_fields))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _parquet_writable(kind.value_type)
+    return True
 
 
 def write_shards(folder: Path, config: str, split: str, rows: Sequence[Mapping[str, Any]],

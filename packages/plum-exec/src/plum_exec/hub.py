@@ -61,6 +61,8 @@ def hub_errors(what: str) -> Iterator[None]:
     except errors.OfflineModeIsEnabled:
         raise PlumError(f"{what}: needs the Hub, but HF_HUB_OFFLINE is set") from None
     except errors.HfHubHTTPError as exc:
+        if getattr(exc.response, "status_code", None) == 401:
+            raise PlumError(f"{what}: the Hub rejected the token (HTTP 401); check HF_TOKEN or `hf auth login`") from None
         raise PlumError(f"{what}: the Hub refused ({_status(exc)})") from None
     except OSError as exc:  # connection errors (httpx's are OSErrors underneath, or wrapped)
         raise PlumError(f"{what}: cannot reach the Hub ({_one_line(exc)})") from None
