@@ -15,9 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import hub_server
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "hf_local_test_token_0123456789"

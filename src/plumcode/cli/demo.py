@@ -31,8 +31,11 @@ plum demo --out runs/demo --rounds 3 --set training.beta=0.2
 @click.option("--threads", type=int, default=1, show_default=True,
               help="torch CPU threads (the demo models are too small to gain much from more, and "
               "on a busy machine several threads stall each other)")  # fmt: skip
+@click.option("--push-to-hub", "push_to_hub", metavar="NAMESPACE",
+              help="publish every stage's dataset and every round's model to the Hub under NAMESPACE "
+              "(repos plum-demo-RUN-...; docs/hub.md)")  # fmt: skip
 def demo(out: Path | None, compare: tuple[str, ...], rounds: int | None, overrides: tuple[str, ...],
-         force: bool, threads: int) -> None:  # fmt: skip
+         force: bool, threads: int, push_to_hub: str | None) -> None:  # fmt: skip
     """Synthesize tests with the demo test generator, then improve the demo policy by rounds of
     on-policy sampling, sandboxed execution and KTO, evaluating each round on the splits seen /
     instructions_only / unseen. See docs/demo.md."""
@@ -50,7 +53,8 @@ def demo(out: Path | None, compare: tuple[str, ...], rounds: int | None, overrid
     out = out or _fresh_folder(Path.cwd())
     console.print(f"[bold]plum demo[/] in {out} (resume with: plum demo --out {out})")
     overrides = (*overrides, *([f"rounds={rounds}"] if rounds is not None else []))
-    comparison = run_demo(out, compare=list(compare), overrides=list(overrides), force=force)
+    comparison = run_demo(out, compare=list(compare), overrides=list(overrides), force=force,
+                          push_to_hub=push_to_hub)  # fmt: skip
     print_comparison(comparison, console)
     console.print(
         f"wall time {comparison['wall_seconds']:.0f} s; report: {out / 'report.html'}, "

@@ -72,11 +72,22 @@ def rft_values(kto_values: dict[str, Any], kto_dir: Path) -> dict[str, Any]:
     values["training"]["method"] = "sft"
     values["instructions"] = {"problems": str(kto_dir / "tests.jsonl")}
     values.pop("test_generator", None)
+    if "hub" in values:  # its own repos beside the KTO run's
+        values["hub"]["name"] = f"{values['hub']['name']}-rft"
     return values
 
 
-def run_demo(run_dir: Path, *, compare: list[str] = (), overrides: list[str] = (), force: bool = False) -> dict[str, Any]:
-    """Run (or resume) the demo in ``run_dir``; return the comparison (also in comparison.json)."""
+def hub_values(namespace: str, run_dir: Path) -> dict[str, Any]:
+    """The ``hub:`` section ``plum demo --push-to-hub NAMESPACE`` adds: every dataset and model of every round."""
+    return {"namespace": namespace, "name": f"plum-demo-{run_dir.resolve().name}", "model": True}
+
+
+def run_demo(run_dir: Path, *, compare: list[str] = (), overrides: list[str] = (), force: bool = False,
+             push_to_hub: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run (or resume) the demo in ``run_dir``; return the comparison (also in comparison.json).
+
+    ``push_to_hub`` (a namespace) publishes every stage's dataset and every round's model as the
+    run goes; the stages' work, and so the pass@1 numbers, are the same as without it."""
     from plumcode.loop import run
     from plumcode.report import write_report
 
@@ -87,6 +98,8 @@ def run_demo(run_dir: Path, *, compare: list[str] = (), overrides: list[str] = (
     started = time.monotonic()
     write_problem_sets(run_dir)
     values = demo_config_values(run_dir)
+    if push_to_hub:
+        values["hub"] = hub_values(push_to_hub, run_dir)
     config = write_config(run_dir / INPUTS / "demo.yaml", values, overrides)
     summaries = {"kto": run(config, run_dir, force=force)}
     write_report(run_dir)

@@ -71,6 +71,37 @@ class EvalSetsConfig:
         return [*self.benchmarks, *self.splits]
 
 
+HUB_STAGES = ("tests", "samples", "results", "prefs")
+
+
+@dataclass
+class HubConfig:
+    """Publishing a run's datasets (and models) to the Hugging Face Hub (docs/hub.md).
+
+    namespace: the user or organization the repos go to.
+    name: the first part of every repo name (default: the run folder's name). Round r's
+        datasets are ``NAMESPACE/NAME-rRR-samples``, ``-results``, ``-prefs``, its model
+        ``NAMESPACE/NAME-rRR-policy``; the tests are ``NAMESPACE/NAME-tests``.
+    stages: which datasets to push (tests, samples, results, prefs).
+    model: also push each round's trained model (or LoRA adapter), through the trainer.
+    private: create the repos private.
+    """
+
+    namespace: str = field(metadata={"help": "Hub user or organization the repos go to"})
+    name: str | None = field(default=None, metadata={"help": "repo name prefix (default: the run folder's name)"})
+    stages: list[str] = field(default_factory=lambda: list(HUB_STAGES),
+                              metadata={"help": "datasets to push: tests, samples, results, prefs"})  # fmt: skip
+    model: bool = field(default=False, metadata={"help": "also push each round's trained model"})
+    private: bool = field(default=False, metadata={"help": "create the repos private"})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.stages) - set(HUB_STAGES))
+        if unknown:
+            raise ValueError(f"unknown stage(s) {', '.join(unknown)} (stages: {', '.join(HUB_STAGES)})")
+        if not self.namespace or "/" in self.namespace:
+            raise ValueError(f"namespace must be a user or organization name, got {self.namespace!r}")
+
+
 @dataclass
 class RunConfig:
     """One PLUM run: which models, which instructions, how many rounds.
@@ -96,6 +127,8 @@ class RunConfig:
     rounds: R rounds after round 0 (the starting policy's evaluation). Raising it on a finished
         run continues it.
     seed: copied into every section's ``seed`` that the config leaves unset.
+    hub: push each round's datasets (and optionally its model) to the Hub as the stages finish
+        (``HubConfig``); leave it out to keep everything local.
 
     > Where the work runs (never changes results, so a resumed run may change these)
 
@@ -135,6 +168,9 @@ class RunConfig:
         metadata={
             "help": "command that runs training as its own program, e.g. [accelerate, launch, --config_file, F]"
         },
+    )
+    hub: HubConfig | None = field(
+        default=None, metadata={"help": "publish datasets (and models) to the Hub as stages finish"}
     )
 
     def __post_init__(self) -> None:

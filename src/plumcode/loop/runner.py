@@ -23,6 +23,7 @@ from plumcode.loop.folder import (
     mark_done,
     stage_state,
 )
+from plumcode.loop.hub import RunPublisher
 from plumcode.loop.stages import RunStages
 
 VERSIONED_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
@@ -45,26 +46,32 @@ def run(
     console = console or Console(stderr=True)
     folder = RunFolder(run_dir)
     loop = RunStages(config, folder, console)
+    publisher = RunPublisher(config, folder, console)
     stages = loop.stages()
     prints = fingerprints(stages)
     with locked(folder):
         _adopt(folder, config, stages, prints, force)
+        publisher.check()  # a missing or wrong token fails now, not after the first round
         for number, stage in enumerate(stages, start=1):
-            if stage_state(stage, folder, prints[stage.key]) == "done":
-                continue
-            console.print(f"[bold]plum run[/] [{number}/{len(stages)}] {stage.key}: started")
-            started = time.monotonic()
-            stats = stage.action()
-            mark_done(stage, folder, prints[stage.key], time.monotonic() - started, stats)
-            console.print(
-                f"[bold]plum run[/] [{number}/{len(stages)}] {stage.key}: done in "
-                f"{time.monotonic() - started:.1f} s ({_brief(stats)})"
-            )
-            if "/eval/" in stage.key:
-                write_summary(folder, stages)
+            if stage_state(stage, folder, prints[stage.key]) != "done":
+                _run_stage(stage, folder, prints[stage.key], f"[{number}/{len(stages)}]", console)
+                if "/eval/" in stage.key:
+                    write_summary(folder, stages)
+            publisher.publish(stage, prints[stage.key])
         loop.release_policy()
         summary = write_summary(folder, stages)
     return summary
+
+
+def _run_stage(stage: Stage, folder: RunFolder, fingerprint: str, progress: str, console: Any) -> None:
+    console.print(f"[bold]plum run[/] {progress} {stage.key}: started")
+    started = time.monotonic()
+    stats = stage.action()
+    mark_done(stage, folder, fingerprint, time.monotonic() - started, stats)
+    console.print(
+        f"[bold]plum run[/] {progress} {stage.key}: done in "
+        f"{time.monotonic() - started:.1f} s ({_brief(stats)})"
+    )
 
 
 def write_summary(folder: RunFolder, stages: list[Stage]) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from plum_data.prompts import PromptConfig
 from plum_data.testgen import TestGenConfig
 from plum_exec.errors import PlumError
 from plum_exec.evaluation import EvaluationConfig
+from plum_exec.hub import PushTarget
 from plum_train.training import EXPORT_DIR
 from plumcode.loop.config import RunConfig, config_to_dict, load_eval_set
 from plumcode.loop.folder import RunFolder, Stage
+from plumcode.loop.hub import model_target
 
 # Settings that change how fast or where work runs, never what it computes: a resumed run may
 # change them (another machine, another server) without invalidating finished stages.
@@ -178,12 +180,13 @@ class RunStages:
         config = dataclasses.replace(self.config.training, model=self.policy_path(round_ - 1))
         data = self.folder.prefs(round_) / (DPO_FILE if config.method == "dpo" else KTO_FILE)
         out = self.folder.train(round_)
+        push = model_target(self.config, self.folder, round_)
         if self.config.train_launcher:
             _launch_training(
-                self.config.train_launcher, self.folder.config, config.model, data, out
+                self.config.train_launcher, self.folder.config, config.model, data, out, push
             )
         else:
-            self.call(train, config, data, out)
+            self.call(train, config, data, out, push)
         return {"model": str(out / EXPORT_DIR), **_training_stats(out)}
 
     # Evaluation of a round's policy on each benchmark and split.
@@ -328,7 +331,7 @@ def _sample(
 
 
 def _launch_training(
-    launcher: list[str], config_path: Path, model: str, data: Path, out: Path
+    launcher: list[str], config_path: Path, model: str, data: Path, out: Path, push: PushTarget | None = None
 ) -> None:
     """``plum train`` as its own program (under accelerate for several GPUs), reading the run's config."""
     import shlex
@@ -336,6 +339,8 @@ def _launch_training(
 
     command = [*launcher, "-m", "plumcode", "train", "--config", str(config_path)]
     command += ["--model", model, "--data", str(data), "--out", str(out)]
+    if push is not None:
+        command += ["--push-to-hub", push.repo_id, *(["--private"] if push.private else [])]
     returncode = subprocess.run(command, check=False).returncode
     if returncode != 0:
         raise PlumError(f"training failed (exit code {returncode}): {shlex.join(command)}")

@@ -85,11 +85,7 @@ def resolve(spec: str | Path, *, default_config: str | None = None) -> DatasetSo
     ``default_config`` is the config to read when the spec names none and the dataset has it
     (``plum train --method dpo`` reads config ``dpo`` of a preference dataset).
     """
-    return _resolve(str(spec), default_config)
-
-
-@functools.cache
-def _resolve(spec: str, default_config: str | None) -> DatasetSource:
+    spec = str(spec)
     path = Path(spec).expanduser()
     if path.is_file():
         return DatasetSource(spec, "jsonl", str(path), sha=_file_sha256(path))

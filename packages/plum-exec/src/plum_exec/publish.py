@@ -16,9 +16,16 @@ from typing import Any, TypeVar
 
 import click
 
-from plum_exec.cards import StageCard, command_line, render
+from plum_exec.cards import StageCard, command_line, redact_row, render
 from plum_exec.datasets_io import clear_dataset_folder, resolve, write_dataset_folder
-from plum_exec.hub import PushTarget, check_push_target, model_revision, print_push, push_folder
+from plum_exec.hub import (
+    PushResult,
+    PushTarget,
+    check_push_target,
+    model_revision,
+    print_push,
+    push_folder,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,13 +80,17 @@ def provenance(stage: str, *, inputs: Mapping[str, str | Path | None] = (), mode
 
 
 def finish_stage(folder: Path, card: StageCard, target: PushTarget | None,
-                 extra_files: Mapping[str, Any] | None = None) -> None:  # fmt: skip
-    """Write the dataset folder from the stage's rows; push it if asked; print where it went."""
-    card = dataclasses.replace(card, repo_id=target.repo_id if target else card.repo_id)
+                 extra_files: Mapping[str, Any] | None = None) -> PushResult | None:  # fmt: skip
+    """Write the dataset folder from the stage's rows (secrets removed); push it if asked; say where it went."""
+    configs = [dataclasses.replace(c, rows=[redact_row(row) for row in c.rows]) for c in card.configs]
+    card = dataclasses.replace(card, configs=configs, repo_id=target.repo_id if target else card.repo_id)
     write_dataset_folder(folder, card.configs, render(card), extra_files)
     print(f"dataset folder: {folder} (load_dataset({str(folder)!r}))", flush=True)
-    if target is not None:
-        print_push(push_folder(folder, target, stage=card.stage))
+    if target is None:
+        return None
+    result = push_folder(folder, target, stage=card.stage)
+    print_push(result)
+    return result
 
 
 def _input(spec: str) -> dict[str, Any]:

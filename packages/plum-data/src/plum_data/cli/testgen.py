@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +14,8 @@ from plum_data.testgen.config import TestGenConfig
 from plum_exec import config as cfg
 from plum_exec.command import examples, exit_with
 from plum_exec.errors import PlumError
+from plum_exec.publish import hub_options
+from plum_exec.sandbox import active_isolation
 from plum_exec.sandbox.config import SandboxConfig
 
 EXAMPLES = """
@@ -32,7 +36,8 @@ _SECTIONS: dict[str, type] = {
 
 
 @click.command(short_help="synthesize validated tests for natural-language problems", epilog=examples(EXAMPLES))
-@click.option("--out", required=True, help="output problems JSONL (log and stats go beside it)")
+@click.option("--out", required=True,
+              help="output problems JSONL (log, stats and the dataset folder go beside it), or a folder")  # fmt: skip
 @click.option("--config", "config_path", help="YAML file with sections instructions/generator/testgen/sandbox")
 @cfg.options(InstructionsConfig)
 @click.option("--generator-model", "model",
@@ -40,14 +45,18 @@ _SECTIONS: dict[str, type] = {
 @cfg.options(GeneratorConfig, skip=("model",))
 @cfg.options(TestGenConfig)
 @cfg.options(SandboxConfig, skip=("preload",))
+@hub_options
 def testgen(**params: Any) -> None:
     """Ask a generator model for a reference solution and assertions per problem, keep the
     assertions the references pass, and write problems JSONL plus a stats report."""
     from plum_data.generation import load_generator
     from plum_data.instructions import load_instructions
     from plum_data.testgen import synthesize_tests
+    from plum_data.testgen.pipeline import testgen_card
     from plum_data.testgen.prompts import load_templates
+    from plum_exec import publish
 
+    target = publish.push_target(params)
     sections, where = _sections(params["config_path"])
     configs = {
         name: _config(cls, params, sections.get(name, {}), f"{where} ({name})")
@@ -59,8 +68,38 @@ def testgen(**params: Any) -> None:
     # Checked here too so that a bad template fails before the model loads, not after.
     load_templates(configs["testgen"].prompt_template, configs["testgen"].policy_prompt_template)
     generator = load_generator(configs["generator"])
-    stats = synthesize_tests(instructions, generator, params["out"], configs["testgen"], configs["sandbox"])
-    exit_with(0 if stats["problems_infra_error"] == 0 else 1)
+    out, folder = publish.stage_paths(params["out"], "problems.jsonl")
+    publish.start_stage(folder)
+    stats = synthesize_tests(instructions, generator, out, configs["testgen"], configs["sandbox"])
+    if stats["problems_infra_error"]:  # incomplete: a rerun retries those; publish nothing half done
+        print(f"{stats['problems_infra_error']} problems hit sandbox faults: rerun to finish; no dataset written")
+        exit_with(1)
+        return
+    record = publish.provenance(
+        "testgen",
+        inputs={"instructions": _instruction_source(configs["instructions"])},
+        models={"test generator": configs["generator"].model},
+        generator=_without_secrets(configs["generator"]),
+        testgen=configs["testgen"],
+        execution={**dataclasses.asdict(configs["sandbox"]), "isolation_used": active_isolation(configs["sandbox"].isolation)},
+    )
+    publish.finish_stage(folder, testgen_card(out, stats, record), target)
+
+
+def _instruction_source(config: InstructionsConfig) -> str | None:
+    """The dataset the instructions came from, when it is a file, folder or Hub dataset plum can pin."""
+    from plum_exec.datasets_io import is_dataset_spec
+
+    for value in (config.problems, config.mbpp, config.hf_dataset):
+        if value and (Path(value).is_file() or is_dataset_spec(value)):
+            return value
+    return None
+
+
+def _without_secrets(config: GeneratorConfig) -> dict[str, Any]:
+    """The generator settings for a card: the API key's variable name is kept, never a value."""
+    values = dataclasses.asdict(config)
+    return {key: value for key, value in values.items() if "api_key" not in key or key.endswith("_env")}
 
 
 def _sections(path: str | None) -> tuple[dict[str, dict[str, Any]], str]:

@@ -40,6 +40,8 @@ from plum_data.testgen.validation import (
     needed_imports,
     validate,
 )
+from plum_exec.cards import StageCard
+from plum_exec.datasets_io import ConfigData
 from plum_exec.extraction import extract_code
 from plum_exec.jsonl import JsonlAppender, read_jsonl, write_json, write_jsonl
 from plum_exec.sandbox import Sandbox, SandboxConfig
@@ -339,4 +341,39 @@ def _progress(console: Console) -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
+    )
+
+
+PROBLEM_COLUMNS = {
+    "task_id": "problem id",
+    "prompt": "the problem statement (what the policy is prompted with)",
+    "tests": "the validated assertions: every reference solution passes each one",
+    "entry_point": "the function the tests call",
+    "canonical_solution": "a reference solution that passes every test",
+}
+LOG_COLUMNS = {
+    "task_id": "instruction id",
+    "reason": "why the problem was dropped (null: kept)",
+    "problem": "the kept problem (null when dropped)",
+    "rejected_tests": "each generated test that was dropped, with the reason (`test`, `reason`)",
+}
+
+
+def testgen_card(out_path: str | Path, stats: dict[str, Any], provenance: dict[str, Any]) -> StageCard:
+    """The card of ``plum testgen``'s dataset: config ``problems`` (kept, with validated tests) and
+    config ``log`` (every instruction, kept or dropped, with the reasons)."""
+    out, log_path, _ = output_paths(out_path)
+    finished = _read_log(log_path)
+    return StageCard(
+        stage="testgen",
+        title="Problems with synthesized, validated tests (plum testgen)",
+        summary="Natural-language problems with unit tests written by a generator model and kept only "
+        "where the generator's own reference solutions pass them (PLUM's test synthesis). Config "
+        "`problems` is the custom problems format `plum sample` and `plum evaluate-samples` read; "
+        "config `log` records every instruction, and why problems and tests were dropped.",
+        configs=[ConfigData("problems", list(read_jsonl(out)), PROBLEM_COLUMNS),
+                 ConfigData("log", list(finished.values()), LOG_COLUMNS)],  # fmt: skip
+        stats=stats,
+        provenance=provenance,
+        tags=["synthetic", "unit-tests"],
     )
