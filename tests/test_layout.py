@@ -21,10 +21,10 @@ from plumcode.cli import Plum, cli
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = {"plum-exec": "plum_exec", "plum-data": "plum_data", "plum-train": "plum_train"}
 COMMANDS = {
-    "plum-exec": ["evaluate-samples"],
+    "plum-exec": ["evaluate-samples", "push"],
     "plum-data": ["testgen", "sample", "evaluate", "prefs", "serve"],
     "plum-train": ["train"],
-    "plum": ["testgen", "sample", "evaluate", "evaluate-samples", "prefs", "train", "serve",
+    "plum": ["testgen", "sample", "evaluate", "evaluate-samples", "prefs", "train", "push", "serve",
              "run", "demo", "report", "info"],
 }  # fmt: skip
 

@@ -26,7 +26,7 @@ OWN_COMMANDS = {
     "info": "plumcode.cli.info:info",
 }
 # ``plum --help`` lists commands in the pipeline's order; commands of other plugins follow.
-ORDER = ("testgen", "sample", "evaluate", "evaluate-samples", "prefs", "train", "serve", *OWN_COMMANDS)
+ORDER = ("testgen", "sample", "evaluate", "evaluate-samples", "prefs", "train", "push", "serve", *OWN_COMMANDS)
 
 
 class Plum(PlumGroup):

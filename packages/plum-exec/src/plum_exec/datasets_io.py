@@ -26,6 +26,7 @@ import json
 import math
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,11 +169,16 @@ def _load(source: DatasetSource) -> Any:
     """The split through ``datasets.load_dataset`` (offline for a folder, the pinned sha for the Hub)."""
     import datasets
 
-    location = source.location
-    revision = source.sha if source.kind == "hub" else None
     datasets.utils.logging.disable_progress_bar()
     try:
-        return datasets.load_dataset(location, source.config, split=source.split, revision=revision)
+        if source.kind == "hub":  # cached by commit sha: the pinned revision is what is read
+            return datasets.load_dataset(source.location, source.config, split=source.split, revision=source.sha)
+        # datasets caches a local folder by its name and its card's file patterns, not by its
+        # contents: a second folder named like the first (every round's ``prefs/``) would read
+        # the first one's rows, or fail to cast them. A folder is read into memory, uncached.
+        with tempfile.TemporaryDirectory(prefix="plum-datasets-") as cache:
+            return datasets.load_dataset(source.location, source.config, split=source.split,
+                                         cache_dir=cache, keep_in_memory=True)  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
         raise PlumError(f"{source.label}: cannot load split {source.split!r} ({_first_line(exc)})") from None
 
