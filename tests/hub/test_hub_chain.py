@@ -209,3 +209,22 @@ def _folder_of(runner, samples: Path, name: str, keep: int | None = None) -> lis
         f"finish_stage(Path({name!r}), samples_card([Sample(**r) for r in rows], {{}}), None); print('null')"
     )
     return [name]
+
+
+def test_testgen_publishes_problems_and_the_drop_log(runner, tiny_model_dir):
+    mbpp = runner.root / "mbpp.jsonl"
+    write_jsonl(mbpp, [{"task_id": n, "text": text, "code": "", "test_list": []}
+                       for n, text in [(601, "Write a function to add two numbers."),
+                                       (602, "Write a function to reverse a string.")]])  # fmt: skip
+    runner.run(["plum", "testgen", "--mbpp", mbpp, "--split", "train", "--generator-model", tiny_model_dir,
+                "--backend", "transformers", "--max-new-tokens", "12", "--n-tests", "2", "--workers", "1",
+                "--out", "tests.jsonl", "--push-to-hub", "ns/tests"])  # fmt: skip
+    log = list(read_jsonl(runner.root / "tests.log.jsonl"))
+    assert [row["task_id"] for row in plain_by_task(runner.load_rows("ns/tests", "log"))] == ["Mbpp/601", "Mbpp/602"]
+    assert plain_by_task(runner.load_rows("ns/tests", "log")) == plain_by_task(log)
+    card = (runner.root / "tests" / "README.md").read_text()
+    assert "## Statistics" in card and "problems_dropped" in card and '"stage": "testgen"' in card
+
+
+def plain_by_task(rows: Any) -> list[dict[str, Any]]:
+    return sorted((decode_row(row) for row in rows), key=lambda row: row["task_id"])

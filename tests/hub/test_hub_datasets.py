@@ -145,3 +145,16 @@ def test_published_rows_carry_no_secret_values(tmp_path, monkeypatch):
     finish_stage(tmp_path / "d", card_for([ConfigData("default", rows, {})]), None)
     assert [row for _, row in iter_rows(str(tmp_path / "d"))] == [{"task_id": "t", "response": "print('***')"}]
     assert not any("sk-live" in p.read_bytes().decode("latin-1") for p in (tmp_path / "d").rglob("*") if p.is_file())
+
+
+def test_a_folder_plum_did_not_write_is_never_replaced(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("mine")
+    (tmp_path / "README.md").write_text("# my project\n")
+    configs = [ConfigData("default", ROWS, {})]
+    with pytest.raises(PlumError, match="holds a README.md that plum did not write"):
+        write_dataset_folder(tmp_path, configs, render(card_for(configs)))
+    (tmp_path / "README.md").unlink()
+    with pytest.raises(PlumError, match="holds a data/ folder that plum did not write"):
+        write_dataset_folder(tmp_path, configs, render(card_for(configs)))
+    assert (tmp_path / "data" / "notes.txt").read_text() == "mine"

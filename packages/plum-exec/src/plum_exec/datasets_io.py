@@ -317,6 +317,7 @@ def write_dataset_folder(folder: str | Path, configs: Sequence[ConfigData], card
     Files other than ``README.md``, ``data/`` and ``extra_files`` (the stage's JSONL logs) are left alone.
     """
     folder = Path(folder)
+    _check_ours(folder)
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f".{DATA_DIR}.partial"
     shutil.rmtree(staging, ignore_errors=True)
@@ -343,8 +344,21 @@ def clear_dataset_folder(folder: str | Path) -> None:
     """Remove a stage's published layout (card, shards) before the stage reruns: until it ends, no
     ``load_dataset(folder)`` can read a dataset that no longer matches the logs."""
     folder = Path(folder)
+    _check_ours(folder)
     shutil.rmtree(folder / DATA_DIR, ignore_errors=True)
     (folder / "README.md").unlink(missing_ok=True)
+
+
+def _check_ours(folder: Path) -> None:
+    """Never replace the card and data of a folder plum did not write (``--out data.jsonl`` beside a ``data/``)."""
+    from plum_exec.cards import stage_of
+
+    card = folder / "README.md"
+    if card.is_file() and stage_of(card.read_text("utf-8")) is None:
+        raise PlumError(f"{folder}: holds a README.md that plum did not write; use another --out")
+    data = folder / DATA_DIR
+    if not card.is_file() and data.is_dir() and any(p.suffix != ".parquet" for p in data.rglob("*") if p.is_file()):
+        raise PlumError(f"{folder}: holds a {DATA_DIR}/ folder that plum did not write; use another --out")
 
 
 def folder_files(folder: str | Path) -> list[str]:
