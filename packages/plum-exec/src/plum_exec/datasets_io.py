@@ -68,8 +68,8 @@ class DatasetSource:
         if self.kind == "hub":
             return {"hub_id": self.location, "revision": self.revision or "main", "sha": self.sha,
                     "config": self.config, "split": self.split}  # fmt: skip
-        return {"path": self.location, "sha256": self.sha, "config": self.config} if self.kind == "folder" \
-            else {"path": self.location, "sha256": self.sha}  # fmt: skip
+        record = {"path": self.location, "sha256": self.sha}
+        return {**record, "config": self.config} if self.kind == "folder" else record
 
 
 def is_dataset_spec(spec: str) -> bool:
@@ -372,8 +372,8 @@ def folder_files(folder: str | Path) -> list[str]:
 
 def folder_configs(folder: str | Path) -> list[str]:
     """The configs a dataset folder holds (its ``data/{config}/`` folders)."""
-    return sorted(p.name for p in (Path(folder) / DATA_DIR).iterdir() if p.is_dir()) \
-        if (Path(folder) / DATA_DIR).is_dir() else []  # fmt: skip
+    data = Path(folder) / DATA_DIR
+    return sorted(p.name for p in data.iterdir() if p.is_dir()) if data.is_dir() else []
 
 
 # --- hashes for provenance ------------------------------------------------------------------------
