@@ -39,7 +39,8 @@ COMMANDS = {
     "packages": {"sample": ["plum-data", "sample"], "evaluate": ["plum-exec", "evaluate-samples"],
                  "prefs": ["plum-data", "prefs"], "train": ["plum-train", "train"]},
 }  # fmt: skip
-TRAIN_FLAGS = ["--max-steps", "2", "--per-device-train-batch-size", "2", "--max-length", "96", "--save-steps", "1"]
+TRAIN_FLAGS = ["--max-steps", "2", "--per-device-train-batch-size", "2", "--max-length", "96", "--save-steps", "1",
+               "--warmup-steps", "0", "--learning-rate", "1e-2"]
 
 
 @pytest.mark.parametrize("flavour", list(COMMANDS))
