@@ -45,12 +45,12 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row with every secret environment value removed from its strings (rows are published too)."""
+def redact_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with every secret environment value removed from their strings (rows are published too)."""
     secrets = secret_values()
     if not secrets:
-        return dict(row)
-    return {key: _scrub(value, secrets) for key, value in row.items()}
+        return [dict(row) for row in rows]
+    return [{key: _scrub(value, secrets) for key, value in row.items()} for row in rows]
 
 
 def _scrub(value: Any, secrets: list[str]) -> Any:

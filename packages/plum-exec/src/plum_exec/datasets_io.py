@@ -40,6 +40,7 @@ PREFERENCE_CONFIGS = ("kto", "dpo")  # plum prefs' configs, read by plum train b
 SIDE_FILES = ("stats.json",)  # uploaded beside the card: plum train reads prefs' KTO weights from it
 JSON_SUFFIX = "_json"
 DEFAULT_SPLIT = "train"
+ROW_BATCH = 5000  # rows converted to Python at a time when reading a dataset
 SHARD_BYTES = 500 * 2**20  # the Hub's datasets-server also cuts parquet at about this size
 _FILE_SUFFIXES = (".jsonl", ".json", ".gz", ".parquet", ".csv")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")  # org/name
@@ -161,7 +162,8 @@ def iter_rows(spec: str | Path, *, default_config: str | None = None) -> Iterato
         for line, row in read_jsonl_numbered(source.location):
             yield f"{source.spec}:{line}", row
         return
-    for index, row in enumerate(_load(source), start=1):
+    rows = (row for batch in _load(source).with_format("arrow").iter(batch_size=ROW_BATCH) for row in batch.to_pylist())
+    for index, row in enumerate(rows, start=1):  # Arrow's to_pylist: ~20x faster than datasets' row dicts
         yield f"{source.label} row {index}", decode_row(row)
 
 

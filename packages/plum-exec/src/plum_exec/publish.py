@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from plum_exec.cards import StageCard, command_line, redact_row, render
+from plum_exec.cards import StageCard, command_line, redact_rows, render
 from plum_exec.datasets_io import clear_dataset_folder, resolve, write_dataset_folder
 from plum_exec.hub import (
     PushResult,
@@ -82,7 +82,7 @@ def provenance(stage: str, *, inputs: Mapping[str, str | Path | None] = (), mode
 def finish_stage(folder: Path, card: StageCard, target: PushTarget | None,
                  extra_files: Mapping[str, Any] | None = None) -> PushResult | None:  # fmt: skip
     """Write the dataset folder from the stage's rows (secrets removed); push it if asked; say where it went."""
-    configs = [dataclasses.replace(c, rows=[redact_row(row) for row in c.rows]) for c in card.configs]
+    configs = [dataclasses.replace(c, rows=redact_rows(c.rows)) for c in card.configs]
     card = dataclasses.replace(card, configs=configs, repo_id=target.repo_id if target else card.repo_id)
     write_dataset_folder(folder, card.configs, render(card), extra_files)
     print(f"dataset folder: {folder} (load_dataset({str(folder)!r}))", flush=True)
