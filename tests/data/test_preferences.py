@@ -122,6 +122,41 @@ def test_plum_rule_all_tests_pass_is_desirable(tmp_path):
     assert (stats["kto_desirable"], stats["kto_undesirable"], stats["dpo_pairs"]) == (4, 5, 6)
 
 
+def test_each_text_goes_where_its_verdict_says(tmp_path):
+    """Rows carry texts, not only ids: each KTO completion is its own sample's response with that
+    sample's verdict as label; each DPO chosen text is a passing sample's, each rejected text a
+    failing one's. The verdicts here come from the inputs, not from the code under test."""
+    verdicts = {"mixed": MIXED, "other": ["FP", "PP", "FF"]}
+    kto, dpo, _ = run_prefs(tmp_path, verdicts, dedup=False)
+    samples = {(r["task_id"], r["sample_id"]): r for r in read_jsonl(tmp_path / "samples.jsonl")}
+    passed = {key: set(verdicts[key[0]][key[1]]) == {"P"} for key in samples}
+    by_text = {s["response"]: key for key, s in samples.items()}
+    assert len(by_text) == len(samples)  # every response names one sample
+    assert len(kto) == len(samples)
+    for row in kto:
+        key = by_text[row["completion"]]
+        assert key == (row["task_id"], row["sample_id"])
+        assert row["label"] is passed[key]
+    assert dpo
+    for row in dpo:
+        chosen, rejected = by_text[row["chosen"]], by_text[row["rejected"]]
+        assert passed[chosen] and not passed[rejected]
+        assert (chosen, rejected) == ((row["task_id"], row["chosen_id"]), (row["task_id"], row["rejected_id"]))
+
+
+def test_without_per_test_outcomes_the_label_is_the_base_status(tmp_path):
+    """Results written without ``base_outcomes`` (only a status) still label by their verdict."""
+    inputs = write_inputs(tmp_path, {"mixed": ["P", "F", "P", "T"]})
+    results = list(read_jsonl(inputs[2]))
+    for row in results:
+        del row["base_outcomes"]
+    write_jsonl(inputs[2], results)
+    build_preferences(*inputs, tmp_path / "prefs", PrefsConfig(format="standard"))
+    kto = list(read_jsonl(tmp_path / "prefs" / "kto.jsonl"))
+    assert labels(kto) == {("mixed", 0): True, ("mixed", 1): False, ("mixed", 2): True, ("mixed", 3): False}
+    assert {r["pass_fraction"] for r in kto} == {0.0, 1.0}
+
+
 def test_pass_threshold_accepts_partial_passes(tmp_path):
     kto, dpo, _ = run_prefs(tmp_path, {"mixed": MIXED}, pass_threshold=0.6)
     # 2/3 passing (samples 2 and 4) now clears the bar; 0/3 does not.

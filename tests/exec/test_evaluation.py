@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -208,6 +209,27 @@ def test_resume_keeps_finished_rows_and_redoes_a_torn_one(
     assert after[:2] == before[:2]  # finished rows untouched (durations would differ if rerun)
     assert len(after) == len(SAMPLES) and len(rows_by_key(out)) == len(SAMPLES)
     assert summary["samples"] == len(SAMPLES)
+
+
+def test_resume_reruns_rows_made_from_another_program_or_other_tests(
+    tmp_path: Path, problems: dict[str, Problem]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    wrong = [SAMPLES[0], SAMPLES[1]]  # sample 1 subtracts: fail
+    evaluate_samples(problems, read_samples(write_rows(tmp_path / "a.jsonl", wrong), problems), out, CONFIG)
+    assert rows_by_key(out)[("add", 1)]["base_status"] == "fail"
+    # Same --out, same ids, a different program under sample 1: its old verdict must not stay.
+    fixed = [SAMPLES[0], {"task_id": "add", "solution": "def add(a, b):\n    return b + a\n"}]
+    summary = evaluate_samples(problems, read_samples(write_rows(tmp_path / "b.jsonl", fixed), problems), out, CONFIG)
+    assert rows_by_key(out)[("add", 1)]["base_status"] == "pass"
+    assert summary["base_status"] == {"pass": 2}
+    kept = out.read_text().splitlines()
+    assert len(kept) == 3  # sample 0 was not run again
+    # Other tests for the same samples: every row is run again.
+    changed = {**problems, "add": dataclasses.replace(problems["add"], tests=problems["add"].tests[:1])}
+    evaluate_samples(changed, read_samples(tmp_path / "b.jsonl", changed), out, CONFIG)
+    assert len(out.read_text().splitlines()) == 5
+    assert all(len(row["base_outcomes"]) == 1 for row in rows_by_key(out).values())
 
 
 class FlakySandbox(Sandbox):

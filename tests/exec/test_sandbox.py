@@ -28,7 +28,7 @@ def statuses(result) -> list[str]:
 
 @pytest.mark.parametrize(
     "value",
-    [0, -3, True, None, 1.5, float("inf"), "é", b"\x00\xff", (1, [2, {3: (4,)}]), {1, 2}, frozenset({"a"}), 2 - 1j, [], {}],
+    [0, -3, True, None, 1.5, float("inf"), "é", b"\x00\xff", (1, [2, {3: (4,)}]), {1, 2}, frozenset({"a"}), 2 - 1j, [], {}, int, (str, list)],
 )
 def test_plain_values_round_trip_exactly(value) -> None:
     back = decode(encode(value))
@@ -95,17 +95,15 @@ def test_per_test_verdicts(sandbox: Sandbox) -> None:
     assert "TypeError" in result.outcomes[2].message
 
 
-def test_tests_compiled_once_per_worker_behave_as_compiled_in_the_child(sandbox: Sandbox) -> None:
-    from plum_exec.sandbox import harness
+def test_tests_compiled_once_per_worker_behave_as_compiled_in_the_judge(sandbox: Sandbox) -> None:
+    from plum_exec.sandbox import judge
 
     job = Job(ADD, [TestCase("assert", "assert add(1, 2) == 3"), TestCase("io", inputs=[1, 1])], "add")
-    message = job.to_message()
-    assert harness.precompile_tests(message) and not harness.precompile_tests(message)
-    assert harness.compile_test("assert add(1, 2) == 3", "add") is harness.compile_test(
-        "assert add(1, 2) == 3", "add"
-    )
+    message = job.judge_message("id", 1.0)
+    assert judge.precompile_tests(message) and not judge.precompile_tests(message)
+    assert judge.compile_test("assert add(1, 2) == 3") is judge.compile_test("assert add(1, 2) == 3")
     broken = [TestCase("assert", "assert add(1, 2) ==")]
-    assert not harness.precompile_tests(Job(ADD, broken, "add").to_message())
+    assert not judge.precompile_tests(Job(ADD, broken, "add").judge_message("id", 1.0))
     # The same tests on many programs: verdicts per program, and a test that does not compile
     # is the program's error, whichever worker compiled what before.
     wrong = ADD.replace("a + b", "a - b")
@@ -149,29 +147,30 @@ def test_results_do_not_depend_on_worker_count() -> None:
     assert by_count[1][0] == [PASS] * 3 and by_count[1][1] == [FAIL] * 3
 
 
-def _kill_workers_during(sb: Sandbox, times: int) -> threading.Thread:
+def _kill_workers_during(sb: Sandbox, times: int, role: str) -> threading.Thread:
     def killer() -> None:
         killed: list[object] = []
         deadline = time.monotonic() + 20
         while len(killed) < times and time.monotonic() < deadline:
-            worker = sb._workers[0] if sb._workers else None
-            if worker is None or worker in killed or worker.busy is None:
+            slot = sb._slots[0] if sb._slots else None
+            if slot is None or slot in killed or slot.busy is None:
                 time.sleep(0.01)
                 continue
             time.sleep(0.3)  # mid-job
-            os.killpg(worker.proc.pid, signal.SIGKILL)
-            killed.append(worker)
+            os.killpg(getattr(slot, role).proc.pid, signal.SIGKILL)
+            killed.append(slot)
     thread = threading.Thread(target=killer)
     thread.start()
     return thread
 
 
+@pytest.mark.parametrize("role", ["program", "judge"])
 @pytest.mark.parametrize("kills, expected", [(1, PASS), (2, INFRA_ERROR)])
-def test_worker_faults_are_retried_once_then_infra_error(kills: int, expected: str) -> None:
+def test_worker_faults_are_retried_once_then_infra_error(kills: int, expected: str, role: str) -> None:
     program = "import time\ndef add(a, b):\n    time.sleep(0.8)\n    return a + b\n"
     job = Job(program, [TestCase("assert", "assert add(1, 2) == 3")], "add", time_limits=[2.0])
     with Sandbox(SandboxConfig(workers=1)) as sb:
-        thread = _kill_workers_during(sb, kills)
+        thread = _kill_workers_during(sb, kills, role)
         ((_, result),) = list(sb.run([job]))
         thread.join()
         assert statuses(result) == [expected]
@@ -228,3 +227,50 @@ def test_standard_dict_subclasses_compare_like_dicts(sandbox: Sandbox) -> None:
     tests = [TestCase("assert", "assert f('aab') == {'a': 2, 'b': 1}"), TestCase("io", inputs=["aab"], expected={"a": 2, "b": 1}, has_expected=True)]
     ((_, result),) = list(sandbox.run([Job(program, tests, "f")]))
     assert statuses(result) == [PASS, PASS]
+
+
+def test_tests_use_the_programs_objects_without_holding_them(sandbox: Sandbox) -> None:
+    """MBPP's Mbpp/367 and Mbpp/601 build the program's own objects and pass them back."""
+    program = (
+        "class Node:\n    def __init__(self, data):\n        self.data, self.left = data, None\n"
+        "def depth(node):\n    return 0 if node is None else 1 + depth(node.left)\n"
+        "class Pair:\n    def __init__(self, a, b):\n        self.a, self.b = a, b\n"
+        "def total(pairs):\n    return sum(p.a + p.b for p in pairs)\n"
+        "def sort_in_place(items):\n    items.sort()\n"
+        "class Odd(ValueError):\n    pass\n"
+        "def check_even(n):\n    if n % 2:\n        raise Odd(n)\n    return n\n"
+    )
+    tests = [
+        TestCase("assert", "root = Node(1)\nroot.left = Node(2)\nroot.left.left = Node(3)\nassert depth(root) == 3"),
+        TestCase("assert", "assert root.left.data == 2 and depth(root.left) == 2"),
+        TestCase("assert", "assert total([Pair(1, 2), Pair(3, 4)]) == 10"),
+        TestCase("assert", "xs = [3, 1, 2]\nsort_in_place(xs)\nassert xs == [1, 2, 3]"),
+        TestCase("assert", "try:\n    check_even(3)\n    assert False\nexcept ValueError:\n    pass"),
+        TestCase("assert", "assert Node(1) == Node(1)"),  # a program's own type is not plain data
+        TestCase("assert", "assert len(Node(1)) == 1"),  # only the program's code could answer
+        TestCase("assert", "assert total([lambda: 1]) == 1"),  # a function of the test cannot cross
+    ]
+    ((_, result),) = list(sandbox.run([Job(program, tests, "depth")]))
+    assert statuses(result) == [PASS] * 5 + [FAIL, INFRA_ERROR, INFRA_ERROR], result.outcomes
+    assert "cannot be judged outside the program" in result.outcomes[6].message
+    assert "function" in result.outcomes[7].message
+
+
+def test_the_entry_point_may_share_a_builtins_name_but_helpers_may_not_replace_builtins(sandbox: Sandbox) -> None:
+    program = "def sorted(xs):\n    return list(xs)\nabs = lambda x: 0\n"
+    tests = [
+        TestCase("assert", "assert sorted([2, 1]) == [2, 1]"),  # the program's entry point
+        TestCase("assert", "assert abs(sorted([1])[0] - 5) < 1"),  # the judge's own abs
+    ]
+    ((_, result),) = list(sandbox.run([Job(program, tests, "sorted")]))
+    assert statuses(result) == [PASS, FAIL]
+
+
+def test_a_program_that_ignores_its_time_limit_is_given_up_on_quickly(sandbox: Sandbox) -> None:
+    program = "import signal\ndef f(x):\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True:\n        pass\n"
+    tests = [TestCase("assert", "assert f(1) == 1")] * 5
+    started = time.monotonic()
+    ((_, result),) = list(sandbox.run([Job(program, tests, "f", time_limits=[0.3] * 5)]))
+    assert statuses(result) == [TIMEOUT] * 5
+    assert "did not stop" in result.outcomes[1].message
+    assert time.monotonic() - started < 0.3 + 2 * 1.0 + 1.0  # one limit and the margin, not five

@@ -144,6 +144,15 @@ def test_run_wires_every_stage(reference_run, tiny_model_dir):
     assert set(verdicts) == {(s["task_id"], s["sample_id"]) for s in samples}
     assert all(v != "pass" for (task, _), v in verdicts.items() if task.startswith("hard/"))
 
+    # Each KTO row is its own sample's response, labelled with that sample's verdict.
+    responses = {(s["task_id"], s["sample_id"]): s["response"] for s in samples}
+    kto_rows = list(read_jsonl(folder.prefs(1) / "kto.jsonl"))
+    assert kto_rows
+    for row in kto_rows:
+        key = (row["task_id"], row["sample_id"])
+        assert row["label"] is (verdicts[key] == "pass"), key
+        assert row["completion"] == [{"role": "assistant", "content": responses[key]}], key
+
     prefs = json.loads((folder.prefs(1) / "stats.json").read_text())
     labels = [row["label"] for row in read_jsonl(folder.prefs(1) / "kto.jsonl")]
     assert (

@@ -309,3 +309,75 @@ def test_training_that_moves_no_weight_fails_loudly(tmp_path, tiny_model_dir, pr
     with pytest.raises(PlumError, match=r"training changed no trainable weight \(\d+ tensors"):
         train(config, prefs_dir / "dpo.jsonl", tmp_path / "train")
     assert not (tmp_path / "train" / "model").exists()  # nothing exported as if it had learned
+
+
+def test_kto_trainer_receives_the_weights_prefs_computed(tmp_path, tiny_model_dir, prefs_dir, monkeypatch):
+    """Not only the saved record: the KTOTrainer built for the run holds the weights of stats.json."""
+    from plum_train import training
+
+    built: list[Any] = []
+    original = training._build_trainer
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(training, "_build_trainer", spy)
+    train(tiny_config(tiny_model_dir, max_steps=1), prefs_dir / "kto.jsonl", tmp_path / "train")
+    expected = json.loads((prefs_dir / "stats.json").read_text())["kto_weights"]
+    (trainer,) = built
+    assert expected != {"desirable_weight": 1.0, "undesirable_weight": 1.0}
+    assert (trainer.desirable_weight, trainer.undesirable_weight) == (
+        expected["desirable_weight"],
+        expected["undesirable_weight"],
+    )
+
+
+# A toy preference set: for each prompt, one good completion and one bad one.
+TOY = [
+    (f"Write f{i}.", f"def f{i}():\n    return {i}\n", f"def f{i}():\n    return None  # {i}\n")
+    for i in range(6)
+]
+
+
+def completion_log_prob(model: Any, tokenizer: Any, prompt: str, completion: str) -> float:
+    """Sum of the completion tokens' log-probabilities after the prompt."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, :-1].float()
+    log_probs = torch.log_softmax(logits, dim=-1)
+    targets = torch.tensor(ids[1:])
+    per_token = log_probs[torch.arange(len(targets)), targets]
+    return float(per_token[len(prompt_ids) - 1 :].sum())
+
+
+def margin(model_dir: Path) -> float:
+    """Mean log-probability of the good completions minus that of the bad ones."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    return sum(
+        completion_log_prob(model, tokenizer, p, good) - completion_log_prob(model, tokenizer, p, bad)
+        for p, good, bad in TOY
+    ) / len(TOY)
+
+
+@pytest.mark.parametrize("method", ["kto", "dpo"])
+def test_training_moves_the_policy_toward_the_preferred_completions(tmp_path, tiny_model_dir, method):
+    """Direction, not motion: after a few steps the good completions gained on the bad ones."""
+    if method == "kto":
+        rows = [{"prompt": p, "completion": c, "label": label} for p, good, bad in TOY for c, label in ((good, True), (bad, False))]
+    else:
+        rows = [{"prompt": p, "chosen": good, "rejected": bad} for p, good, bad in TOY]
+    data = tmp_path / "data" / f"{method}.jsonl"
+    data.parent.mkdir()
+    write_jsonl(data, rows)
+    config = tiny_config(
+        tiny_model_dir, method=method, lora=False, gradient_checkpointing=False, max_steps=6,
+        per_device_train_batch_size=4, learning_rate=1e-3,
+    )  # fmt: skip
+    before = margin(tiny_model_dir)
+    after = margin(train(config, data, tmp_path / "train"))
+    assert after > before + 1.0, (before, after)

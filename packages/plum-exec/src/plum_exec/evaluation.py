@@ -7,6 +7,7 @@ so an interrupted run resumes where it stopped. Formats: docs/evaluation.md.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,7 @@ from plum_exec.sandbox import Job, JobResult, Sandbox, SandboxConfig
 
 console = Console(stderr=True)
 LOAD_TIME_LIMIT = 10.0  # seconds to load a program, unless the benchmark sets its own
+CONTENT_FIELD = "content_sha256"  # in each result row: see content_key
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,8 @@ def evaluate_samples(
     persists, its row says so and pass@k leaves it out (the summary counts them).
     """
     _check_runnable(problems, samples)
-    finished = _finished_rows(out_path)
+    keys = {(s.task_id, s.sample_id): content_key(problems[s.task_id], s, config) for s in samples}
+    finished = _finished_rows(out_path, keys)
     pending = [s for s in samples if (s.task_id, s.sample_id) not in finished]
     with (
         Sandbox(_sandbox_config(config, problems)) as sandbox,
@@ -155,8 +158,9 @@ def evaluate_samples(
         )  # cached after a first run
         bar = progress.add_task("samples", total=len(pending))
         for result in _run_samples(problems, pending, sandbox, config):
-            finished[(result.task_id, result.sample_id)] = result
-            log.write(result.to_dict())
+            key = (result.task_id, result.sample_id)
+            finished[key] = result
+            log.write({**result.to_dict(), CONTENT_FIELD: keys[key]})
             progress.advance(bar)
     wanted = {(s.task_id, s.sample_id) for s in samples}
     summary = summarize([r for key, r in finished.items() if key in wanted], len(problems))
@@ -215,11 +219,38 @@ def _check_runnable(problems: dict[str, Problem], samples: Sequence[Sample]) -> 
             )
 
 
-def _finished_rows(out_path: str | Path) -> dict[tuple[str, int], SampleResult]:
-    """Rows of an earlier run of the same command (the last row per sample wins)."""
+def content_key(problem: Problem, sample: Sample, config: EvaluationConfig) -> str:
+    """A hash of everything that decides a sample's row: its program, the problem's tests,
+    setup, entry point and reference (expected values and time limits come from it), and the
+    settings that change verdicts. A resumed run reuses a row only under the same key."""
+    tests = [(t.kind, t.code, t.inputs, t.expected, t.has_expected, t.oracle) for t in (*problem.tests, *problem.plus_tests)]
+    content = (
+        sample.solution, problem.task_id, problem.entry_point, problem.setup, problem.reference,
+        problem.atol, problem.has_plus, tests, config.timeout, config.time_factor, config.memory_mb,
+    )  # fmt: skip
+    return hashlib.sha256(repr(_stable(content)).encode()).hexdigest()
+
+
+def _stable(value: Any) -> Any:
+    """``value`` with sets as sorted tuples, so its repr does not depend on string hashing."""
+    if isinstance(value, set | frozenset):
+        return (type(value).__name__, sorted(repr(_stable(v)) for v in value))
+    if isinstance(value, list | tuple):
+        return type(value)(_stable(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items()}
+    return value
+
+
+def _finished_rows(
+    out_path: str | Path, keys: dict[tuple[str, int], str]
+) -> dict[tuple[str, int], SampleResult]:
+    """Rows of an earlier run of the same command (the last row per sample wins) that were
+    made from the same content: a row for another program or other tests is run again."""
     if not Path(out_path).exists():
         return {}
     finished: dict[tuple[str, int], SampleResult] = {}
+    made_from: dict[tuple[str, int], Any] = {}
     for number, row in read_jsonl_numbered(out_path, tolerate_torn_tail=True):
         try:
             result = SampleResult.from_dict(row)
@@ -228,7 +259,15 @@ def _finished_rows(out_path: str | Path) -> dict[tuple[str, int], SampleResult]:
                 f"{out_path}:{number}: not a result row ({exc}); use another --out"
             ) from None
         finished[(result.task_id, result.sample_id)] = result
-    return {key: r for key, r in finished.items() if not r.has_infra_error}
+        made_from[(result.task_id, result.sample_id)] = row.get(CONTENT_FIELD)
+    stale = [key for key in finished if key in keys and made_from[key] != keys[key]]
+    if stale:
+        console.print(f"{out_path}: {len(stale)} rows were made from other programs or tests; running those samples again")
+    return {
+        key: r
+        for key, r in finished.items()
+        if not r.has_infra_error and made_from[key] == keys.get(key, made_from[key])
+    }
 
 
 def _progress() -> Progress:

@@ -10,6 +10,10 @@ from plum_exec.records import TestCase, TestOutcome
 
 Isolation = Literal["auto", "process", "namespace"]
 MAX_PROGRAM_BYTES = 4 * 1024 * 1024
+# Beyond the load and test limits: the judge waits a little past a limit for the program's own
+# timeout reply (remote.STUCK_MARGIN), and imports the modules tests use from the program.
+JUDGE_MARGIN = 2.0
+LCB_KINDS = ("stdio", "functional")  # lcb_child.KINDS, without importing the child's module here
 
 # Imported once per worker before any fork, so candidates pay nothing for them. numpy is left
 # out: its 11 MB would make every fork of every job ~0.3 ms slower (fork time grows ~13 us per
@@ -85,18 +89,33 @@ class Job:
         return list(self.time_limits)
 
     def budget(self) -> float:
-        """Seconds the whole job may take before the wall clock kills it (grace excluded)."""
-        return self.load_time_limit + sum(self.limits())
+        """Seconds the whole job may take before the wall clock kills it (grace excluded): the
+        load and test limits, plus the judge's margin (``JUDGE_MARGIN``)."""
+        return self.load_time_limit + sum(self.limits()) + JUDGE_MARGIN
 
-    def to_message(self) -> dict[str, Any]:
-        """What the worker receives (tests as dicts; expected values never leave the parent)."""
+    def program_message(self, job_id: str, grace: float) -> dict[str, Any]:
+        """What the program's worker receives: no test code, no inputs, no expected values."""
         return {
+            "id": job_id,
             "program": self.program,
+            "setup": self.setup,
+            "entry_point": self.entry_point,
+            "load_time_limit": self.load_time_limit,
+            "wall_clock": self.budget() + grace,
+            # LiveCodeBench problems load the program as its grader does (all tests of one kind).
+            "lcb": self.tests[0].kind if self.tests and self.tests[0].kind in LCB_KINDS else None,
+        }
+
+    def judge_message(self, job_id: str, grace: float) -> dict[str, Any]:
+        """What the judge's worker receives (tests as dicts; expected values never leave the parent)."""
+        return {
+            "id": job_id,
             "setup": self.setup,
             "entry_point": self.entry_point,
             "load_time_limit": self.load_time_limit,
             "time_limits": self.limits(),
             "stop_after_timeout": self.stop_after_timeout,
+            "wall_clock": self.budget() + grace,
             "tests": [
                 {"kind": t.kind, "code": t.code, "inputs": t.inputs, "oracle": t.oracle} for t in self.tests
             ],

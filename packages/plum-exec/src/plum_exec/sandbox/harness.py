@@ -1,40 +1,69 @@
-"""What runs inside the sandboxed child: load the program, run each test, write one record each.
+"""What runs inside the program's process: load the program, then answer the judge's requests.
 
-The verdict comes only from these records, never from the exit code: a program that exits
-early (``sys.exit(0)``, ``os._exit(0)``) leaves tests without a record, and those count as not
-passed. Each record carries a per-run nonce held here in a closure, so stray writes to the
-record pipe are ignored.
+This process decides nothing. No test code, no expected value and no verdict ever enters it:
+the judge (``judge``, another process) runs the tests and sends only the calls they make into
+the program. Whatever runs here can only shape the values it sends back, and those are plain
+data (``values``) that the judge compares itself.
 
-Test code is rewritten before it runs so that a program cannot pass by returning an object
-that lies about equality: every comparison operand, every asserted value and every value the
-entry point returns must be plain data or a builtin iterator (see ``values``).
+Requests are JSON frames, each with ``q`` (sequence number, echoed in the reply) and ``t``
+(seconds left for the test). ``r`` names an object of this process by number: objects that are
+not plain data stay here and the judge holds only their numbers.
+
+- ``{"op": "name", "name": N}``: the program's global ``N``, as a value, a ``module`` name, or
+  ``missing``. (The entry point's number comes with the load report: ``{"loaded": null, "entry": R}``.)
+- ``{"op": "call", "r": R, "a": ARGS, "k": KWARGS, "mode": M}``: call object ``R``. Modes:
+  ``io`` (the result must be plain data), ``not_none`` (io, with a non-bool result sent as
+  ``result is not None``: EvalPlus judges only whether a value came back), ``plain`` (plain
+  data or a builtin iterator: the entry point called by test code), ``any`` (objects that are
+  not plain become references). The reply carries the arguments again (``a``, ``k``) when the
+  call changed them, so tests can check in-place updates.
+- ``{"op": "getattr", "r": R, "name": N}`` and ``{"op": "setattr", "r": R, "name": N, "v": V}``.
+- ``{"op": "lcb", "test": {"kind": K, "inputs": I}}``: a LiveCodeBench ``stdio`` or
+  ``functional`` test run as its grader runs it (``lcb_child``); the reply's ``lcb`` holds what
+  it printed or returned, which the pool compares with the expected output (``lcb_judge``).
+
+Replies: ``{"v": VALUE}``, ``{"raise": [type, builtin base, message]}``, ``{"timeout": true}``
+or ``{"not_plain": message}``. The program may write anything to the reply pipe instead: the
+judge treats unreadable replies as the program breaking down, and a readable one as no more than
+a value the program chose to return.
 """
 
 from __future__ import annotations
 
-import ast
 import builtins
+import contextlib
 import json
-import os
 import signal
-import time
+import sys
 import types
 
-# Pin the real builtins: a program may replace names in the builtins module to fool the guards.
-from builtins import BaseException, bool, callable, float, getattr, max, str, type, zip  # noqa: UP029
+# Pin the real builtins: a program may replace names in the builtins module.
+from builtins import (  # noqa: UP029
+    BaseException,
+    bool,
+    callable,
+    float,
+    getattr,
+    id,
+    int,
+    len,
+    list,
+    max,
+    setattr,
+    str,
+    type,
+)
 from typing import Any
 
 from plum_exec.sandbox import lcb_child, values
+from plum_exec.sandbox.protocol import FrameReader, write_frame
 
-GUARD_COMPARE = "__plum_compare__"
-GUARD_TRUTH = "__plum_truth__"
-GUARD_RESULT = "__plum_result__"
 MESSAGE_LIMIT = 500
 
 
 class TestTimeout(BaseException):
-    """Raised by the per-test alarm. A BaseException, so ``except Exception`` in a program cannot
-    swallow it (a program that blocks signals is stopped by the wall clock outside)."""
+    """Raised by the per-request alarm. A BaseException, so ``except Exception`` in a program
+    cannot swallow it (a program that blocks signals is given up on by the judge)."""
 
 
 def _builtin_iterator_types() -> frozenset[type]:
@@ -48,154 +77,39 @@ def _builtin_iterator_types() -> frozenset[type]:
 
 
 _ITERATOR_TYPES = _builtin_iterator_types()
-_COMPARE_OPS = {
-    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
-    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
-}
 
 
-def _plain(value: Any) -> Any:
-    """Return ``value`` if it is plain data (numpy values as Python data), else raise."""
-    if type(value) is type and getattr(builtins, value.__name__, None) is value:
-        return value  # `type(x) == int` style checks compare builtin classes
-    values.encode(value)
-    if type(value) in values._numpy_types():
-        return value.tolist()
-    return value
-
-
-def _guard_compare(ops: tuple[str, ...], *operands: Any) -> bool:
-    checked = [_plain(x) for x in operands]
-    for op, left, right in zip(ops, checked, checked[1:], strict=False):
-        if not _apply(op, left, right):
-            return False
-    return True
-
-
-def _apply(op: str, a: Any, b: Any) -> bool:
-    if op == "==":
-        return a == b
-    if op == "!=":
-        return a != b
-    if op == "<":
-        return a < b
-    if op == "<=":
-        return a <= b
-    if op == ">":
-        return a > b
-    if op == ">=":
-        return a >= b
-    if op == "is":
-        return a is b
-    if op == "is not":
-        return a is not b
-    if op == "in":
-        return a in b
-    return a not in b
-
-
-def _guard_truth(value: Any) -> bool:
-    return bool(_plain(value))
-
-
-def _guard_result(value: Any) -> Any:
-    """Let the entry point return plain data or a builtin iterator (``list(f(x))`` is common)."""
-    if type(value) in _ITERATOR_TYPES:
-        return value
-    return _plain(value)
-
-
-class _GuardTests(ast.NodeTransformer):
-    """Route comparisons, asserted values and entry-point results through the guards."""
-
-    def __init__(self, callee_names: set[str]):
-        self.callee_names = callee_names
-
-    def visit_Compare(self, node: ast.Compare) -> ast.AST:
-        self.generic_visit(node)
-        ops = ast.Tuple(elts=[ast.Constant(_COMPARE_OPS[type(op)]) for op in node.ops], ctx=ast.Load())
-        call = ast.Call(
-            func=ast.Name(GUARD_COMPARE, ast.Load()), args=[ops, node.left, *node.comparators], keywords=[]
-        )
-        return ast.copy_location(call, node)
-
-    def visit_Assert(self, node: ast.Assert) -> ast.AST:
-        self.generic_visit(node)
-        node.test = ast.copy_location(
-            ast.Call(func=ast.Name(GUARD_TRUTH, ast.Load()), args=[node.test], keywords=[]), node.test
-        )
-        return node
-
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
-        if isinstance(node.func, ast.Name) and node.func.id in self.callee_names:
-            wrapped = ast.Call(func=ast.Name(GUARD_RESULT, ast.Load()), args=[node], keywords=[])
-            return ast.copy_location(wrapped, node)
-        return node
-
-
-def compile_test(code: str, entry_point: str | None) -> types.CodeType:
-    compiled = _compiled_tests.get((code, entry_point))
-    if compiled is not None:
-        return compiled
-    tree = ast.parse(code)
-    names = {"candidate"} | ({entry_point} if entry_point else set())
-    tree = ast.fix_missing_locations(_GuardTests(names).visit(tree))
-    return compile(tree, "<test>", "exec")
-
-
-# Test code compiled by the worker before it forks, shared by every child it forks afterwards.
-# Parsing and rewriting a test costs more than running it (1.3 ms of a 4.6 ms HumanEval job
-# when done in the freshly forked child) and a task's tests repeat for each of its samples.
-# Bounded: every cached megabyte makes each fork a little slower.
-_compiled_tests: dict[tuple[str, str | None], types.CodeType] = {}
-COMPILED_TESTS_LIMIT = 4096
-
-
-def precompile_tests(job: dict[str, Any]) -> bool:
-    """Compile the job's test code into the worker's cache (only compiling, nothing runs);
-    return whether the cache changed. Code that does not compile is left to the child, which
-    reports the error as the test's outcome."""
-    changed = False
-    for test in job["tests"]:
-        key = (test["code"], job["entry_point"])
-        if test["kind"] in ("io", *lcb_child.KINDS) or key in _compiled_tests:
-            continue
-        if len(_compiled_tests) >= COMPILED_TESTS_LIMIT:
-            _compiled_tests.clear()
-        try:
-            _compiled_tests[key] = compile_test(*key)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        changed = True
-    return changed
-
-
-def run(job: dict[str, Any], record_fd: int, nonce: str) -> None:
-    """Run one job in this (already isolated) process, writing JSON-line records to record_fd."""
-    write = _record_writer(record_fd, nonce)
+def serve(job: dict[str, Any], requests_fd: int, replies_fd: int) -> None:
+    """Load the program, say so, then answer requests until the judge closes its end."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-    started = time.perf_counter()
     error = _load(job, namespace)
-    write({"event": "loaded", "error": error, "t": time.perf_counter() - started})
-    if error is None:
-        timed_out = False
-        for index, test in enumerate(job["tests"]):
-            if timed_out and job["stop_after_timeout"]:
-                write({"event": "test", "i": index, "s": "timeout", "m": "not run: an earlier test timed out", "t": 0.0})
-                continue
-            record = _run_test(index, test, job, namespace)
-            timed_out = timed_out or record["s"] == "timeout"
-            write(record)
-    write({"event": "done"})
+    _flush_output()
+    program = _Program(namespace)
+    loaded: dict[str, Any] = {"loaded": error}
+    if error is None and job["entry_point"] and not job.get("lcb"):
+        loaded["entry"] = program._number(namespace[job["entry_point"]])  # saves the judge a lookup
+    write_frame(replies_fd, json.dumps(loaded).encode())
+    if error is not None:
+        return
+    reader = FrameReader(requests_fd)
+    while (frame := reader.read()) is not None:
+        reply = program.answer(json.loads(frame))
+        _flush_output()  # what the program printed is on file before the judge moves on
+        write_frame(replies_fd, reply)
+
+
+def _flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):  # a program may have closed or replaced them
+            stream.flush()
 
 
 def _load(job: dict[str, Any], namespace: dict[str, Any]) -> str | None:
     """Exec setup and program under the load time limit; return an error message or None."""
     try:
         with _alarm(job["load_time_limit"]):
-            if lcb_child.is_lcb_job(job):
-                return lcb_child.load(job, namespace)
+            if job.get("lcb"):  # loaded as LiveCodeBench's grader loads it
+                return lcb_child.load({**job, "tests": [{"kind": job["lcb"]}]}, namespace)
             for part, name in ((job["setup"], "<setup>"), (job["program"], "<program>")):
                 if part:
                     exec(compile(part, name, "exec"), namespace)
@@ -205,53 +119,112 @@ def _load(job: dict[str, Any], namespace: dict[str, Any]) -> str | None:
     except TestTimeout:
         return "timeout: loading the program took too long"
     except BaseException as exc:  # noqa: BLE001 - anything the program raises is its failure
-        return _describe(exc)
+        return describe(exc)
     return None
 
 
-def _run_test(index: int, test: dict[str, Any], job: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {"event": "test", "i": index}
-    # Guards are (re)bound right before each test so a program cannot replace them in advance.
-    namespace.update({GUARD_COMPARE: _guard_compare, GUARD_TRUTH: _guard_truth, GUARD_RESULT: _guard_result})
-    started = time.perf_counter()
+class _Program:
+    """The loaded program's namespace and the objects the judge holds numbers for."""
+
+    def __init__(self, namespace: dict[str, Any]):
+        self.namespace = namespace
+        self.objects: list[Any] = []
+        self.numbers: dict[int, int] = {}
+
+    def answer(self, request: dict[str, Any]) -> bytes:
+        reply: dict[str, Any] = {"q": request.get("q")}
+        try:
+            with _alarm(request["t"]):
+                reply.update(self._dispatch(request))
+                return json.dumps(reply).encode()  # inside the alarm: large values take time
+        except TestTimeout:
+            reply = {"q": request.get("q"), "timeout": True}
+        except values.NotPlainError as exc:
+            reply = {"q": request.get("q"), "not_plain": str(exc)}
+        except BaseException as exc:  # noqa: BLE001 - what the program raised, reported as such
+            reply = {"q": request.get("q"), "raise": exception_fields(exc)}
+        return json.dumps(reply).encode()
+
+    def _dispatch(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request["op"]
+        if op == "name":
+            return self._name(request["name"])
+        if op == "lcb":  # a LiveCodeBench test: stdout or the returned value, judged in the pool
+            return {"lcb": lcb_child.execute(request["test"], self.namespace)}
+        target = self._object(request["r"])
+        if op == "call":
+            return self._call(target, request)
+        if op == "getattr":
+            return {"v": values.encode(getattr(target, str(request["name"])), self._number)}
+        if op == "setattr":
+            setattr(target, str(request["name"]), values.decode(request["v"], self._object))
+            return {"v": None}
+        raise ValueError(f"unknown request {op!r}")
+
+    def _name(self, name: str) -> dict[str, Any]:
+        if name not in self.namespace:
+            return {"missing": True}
+        value = self.namespace[name]
+        if type(value) is types.ModuleType:
+            return {"module": str(value.__name__)}
+        return {"v": values.encode(value, self._number)}
+
+    def _call(self, target: Any, request: dict[str, Any]) -> dict[str, Any]:
+        args = values.decode(request["a"], self._object)
+        kwargs = values.decode(request["k"], self._object)
+        result = target(*args, **kwargs)
+        mode = request["mode"]
+        if mode == "not_none" and type(result) is not bool:
+            result = result is not None
+        if mode in ("io", "not_none"):
+            return {"v": values.encode(result)}
+        ref = self._number if mode == "any" else None
+        if type(result) in _ITERATOR_TYPES:
+            reply = {"v": {"I": values.encode(list(result), ref)}}
+        else:
+            reply = {"v": values.encode(result, ref)}
+        for key, sent, now in (("a", request["a"], args), ("k", request["k"], kwargs)):
+            after = values.encode(now, self._number)
+            if after != sent:
+                reply[key] = after
+        return reply
+
+    def _number(self, obj: Any) -> int:
+        number = self.numbers.get(id(obj))
+        if number is None:
+            number = self.numbers[id(obj)] = len(self.objects)
+            self.objects.append(obj)  # kept alive, so its id is never reused
+        return number
+
+    def _object(self, number: Any) -> Any:
+        if type(number) is not int or not 0 <= number < len(self.objects):
+            raise LookupError(f"no object number {number!r}")
+        return self.objects[number]
+
+
+def exception_fields(exc: BaseException) -> list[str]:
+    """Type name, the nearest builtin exception class it derives from, and the message."""
+    base = next(
+        (c.__name__ for c in type(exc).__mro__ if getattr(builtins, c.__name__, None) is c),
+        "BaseException",
+    )
+    return [type(exc).__name__, base, _message(exc)]
+
+
+def describe(exc: BaseException) -> str:
+    name, _, message = exception_fields(exc)
+    return f"{name}: {message}"[:MESSAGE_LIMIT]
+
+
+def _message(exc: BaseException) -> str:
     try:
-        if test["kind"] in lcb_child.KINDS:  # stdin/stdout and LiveCodeBench-style calls
-            with _alarm(job["time_limits"][index]):
-                record.update(lcb_child.execute(test, namespace))
-            record["t"] = time.perf_counter() - started
-            return record
-        with _alarm(job["time_limits"][index]):
-            output = _execute(test, job["entry_point"], namespace)
-        record["s"] = "pass"
-        if test["kind"] == "io":
-            if test["oracle"] == "not_none" and type(output) is not bool:
-                output = output is not None  # EvalPlus judges only whether a value came back
-            record["o"] = values.encode(output)
-    except TestTimeout:
-        record["s"] = "timeout"
-    except AssertionError as exc:
-        record["s"], record["m"] = "fail", _describe(exc)
-    except values.NotPlainError as exc:
-        record["s"], record["m"] = "fail", str(exc)
-    except BaseException as exc:  # noqa: BLE001 - SystemExit included: exiting is not passing
-        record["s"], record["m"] = "error", _describe(exc)
-    record["t"] = time.perf_counter() - started
-    return record
-
-
-def _execute(test: dict[str, Any], entry_point: str | None, namespace: dict[str, Any]) -> Any:
-    kind = test["kind"]
-    if kind == "io":
-        return namespace[entry_point](*test["inputs"])  # type: ignore[index]
-    exec(compile_test(test["code"], entry_point), namespace)
-    if kind == "check":
-        candidate = namespace[entry_point] if entry_point else None  # type: ignore[index]
-        namespace["check"](candidate)
-    return None
+        return str(exc)[:MESSAGE_LIMIT]
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not break the harness
+        return ""
 
 
 class _alarm:
-    """Per-test wall-clock limit with SIGALRM; the parent's hard deadline backs it up."""
+    """Per-request wall-clock limit with SIGALRM; the judge gives up on a program that ignores it."""
 
     def __init__(self, seconds: float):
         self.seconds = max(float(seconds), 0.001)
@@ -266,23 +239,3 @@ class _alarm:
 
 def _raise_timeout(signum: int, frame: Any) -> None:
     raise TestTimeout()
-
-
-def _record_writer(fd: int, nonce: str) -> Any:
-    dumps, write, encode = json.dumps, os.write, str.encode
-
-    def emit(record: dict[str, Any]) -> None:
-        record["n"] = nonce
-        data = encode(dumps(record) + "\n")
-        while data:
-            data = data[write(fd, data):]
-
-    return emit
-
-
-def _describe(exc: BaseException) -> str:
-    try:
-        text = f"{type(exc).__name__}: {exc}"
-    except BaseException:  # noqa: BLE001 - a hostile __str__ must not break the harness
-        text = type(exc).__name__
-    return text[:MESSAGE_LIMIT]

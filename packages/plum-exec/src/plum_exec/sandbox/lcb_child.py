@@ -270,6 +270,6 @@ def _unpatch_instance(obj: Any, names: list[str]) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    from plum_exec.sandbox.harness import _describe as describe
+    from plum_exec.sandbox.harness import describe
 
     return describe(exc)

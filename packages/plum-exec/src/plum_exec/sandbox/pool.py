@@ -1,4 +1,4 @@
-"""The pool of sandbox workers: dispatch jobs, turn worker reports into verdicts, survive faults."""
+"""The pool of sandbox workers: dispatch jobs, turn the judge's records into outcomes, survive faults."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import json
 import logging
 import os
 import pickle
+import secrets
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -106,15 +108,16 @@ class _Busy:
     index: int
     job: Job
     deadline: float
+    reports: dict[str, dict[str, Any]] = field(default_factory=dict)  # by role, as they arrive
 
 
 class _WorkerHandle:
-    def __init__(self, proc: subprocess.Popen[bytes]):
+    def __init__(self, proc: subprocess.Popen[bytes], role: str):
         self.proc = proc
+        self.role = role
         assert proc.stdin is not None and proc.stdout is not None
         self.stdin = proc.stdin
         self.stdout = proc.stdout
-        self.busy: _Busy | None = None
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -127,8 +130,25 @@ class _WorkerHandle:
                 stream.close()
 
 
+class _Slot:
+    """A program worker and a judge worker, joined by a Unix socket: one job at a time."""
+
+    def __init__(self, program: _WorkerHandle, judge: _WorkerHandle):
+        self.program = program
+        self.judge = judge
+        self.busy: _Busy | None = None
+
+    @property
+    def workers(self) -> tuple[_WorkerHandle, _WorkerHandle]:
+        return self.program, self.judge
+
+    def kill(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+
+
 class Sandbox:
-    """Pre-started workers that run jobs in isolated, forked children. Use as a context manager."""
+    """Pre-started worker pairs that run jobs in isolated, forked children. Use as a context manager."""
 
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
@@ -138,11 +158,11 @@ class Sandbox:
         self._dir = tempfile.mkdtemp(prefix="plumcode-sandbox-")
         os.chmod(self._dir, 0o711)  # a dedicated job uid must be able to enter its job folder
         self._selector = selectors.DefaultSelector()
-        self._workers: list[_WorkerHandle] = []
+        self._slots: list[_Slot] = []
         try:
-            self._workers = [self._start_worker(i) for i in range(self.config.workers)]
-            for worker in self._workers:
-                self._await_ready(worker)
+            self._slots = [self._start_slot(i) for i in range(self.config.workers)]
+            for slot in self._slots:
+                self._await_ready(slot)
         except BaseException:
             self.close()
             raise
@@ -160,10 +180,25 @@ class Sandbox:
         return describe_level(self.isolation, self.mechanisms)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def _start_worker(self, index: int) -> _WorkerHandle:
+    def _start_slot(self, index: int) -> _Slot:
+        program_end, judge_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with program_end, judge_end:
+            program = self._start_worker(index, "program", program_end.fileno())
+            try:
+                judge = self._start_worker(index, "judge", judge_end.fileno())
+            except BaseException:
+                program.kill()
+                raise
+        return _Slot(program, judge)
+
+    def _start_worker(self, index: int, role: str, channel: int) -> _WorkerHandle:
+        uid = 100_000 + (os.getpid() * 64 + index) % 4_000_000
         settings = {
             "index": index,
-            "uid": 100_000 + (os.getpid() * 64 + index) % 4_000_000,
+            "role": role,
+            "channel": channel,
+            # The judge's uid differs from the program's: a program cannot signal or trace it.
+            "uid": uid if role == "program" else uid + 4_000_000,
             "workdir": self._dir,
             "preload": list(self.config.preload),
             "memory_mb": self.config.memory_mb,
@@ -181,8 +216,9 @@ class Sandbox:
         proc = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             start_new_session=True, env=worker_environment(self._dir, _package_root_path()), cwd=self._dir,
+            pass_fds=(channel,),
         )
-        return _WorkerHandle(proc)
+        return _WorkerHandle(proc, role)
 
     def _process_level_settings(self) -> dict[str, Any]:
         """Hidden paths and what Python needs: mounts (as root) and Landlock rules of the process level."""
@@ -191,26 +227,29 @@ class Sandbox:
         needed, hidden = paths.interpreter_paths(), paths.hidden_paths()
         return {"confine": True, "expose": paths.blocked_ancestors(needed, hidden), "hidden": hidden, "needed": needed}
 
-    def _await_ready(self, worker: _WorkerHandle) -> None:
-        with selectors.DefaultSelector() as sel:
-            sel.register(worker.stdout, selectors.EVENT_READ)
-            if not sel.select(WORKER_START_TIMEOUT):
-                raise PlumError("sandbox: a worker did not start within 60 s")
-        message = read_message(worker.stdout)
-        ready = json.loads(message) if message is not None else {}
-        if not ready.get("ready"):
-            reason = f": {ready['error']}" if ready.get("error") else ""
-            raise PlumError(f"sandbox: a worker failed to start ({self.isolation} isolation){reason}")
-        self.mechanisms = ready.get("confinement", [])
-        self._selector.register(worker.stdout, selectors.EVENT_READ, worker)
+    def _await_ready(self, slot: _Slot) -> None:
+        for worker in slot.workers:
+            with selectors.DefaultSelector() as sel:
+                sel.register(worker.stdout, selectors.EVENT_READ)
+                if not sel.select(WORKER_START_TIMEOUT):
+                    raise PlumError("sandbox: a worker did not start within 60 s")
+            message = read_message(worker.stdout)
+            ready = json.loads(message) if message is not None else {}
+            if not ready.get("ready"):
+                reason = f": {ready['error']}" if ready.get("error") else ""
+                raise PlumError(f"sandbox: a worker failed to start ({self.isolation} isolation){reason}")
+            self.mechanisms = ready.get("confinement", [])
+        for worker in slot.workers:
+            self._selector.register(worker.stdout, selectors.EVENT_READ, (slot, worker.role))
 
-    def _replace_worker(self, worker: _WorkerHandle) -> None:
-        with contextlib.suppress(KeyError, ValueError):
-            self._selector.unregister(worker.stdout)
-        worker.kill()
-        position = self._workers.index(worker)
+    def _replace_slot(self, slot: _Slot) -> None:
+        for worker in slot.workers:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(worker.stdout)
+        slot.kill()
+        position = self._slots.index(slot)
         for attempt in range(3):
-            fresh = self._start_worker(position)
+            fresh = self._start_slot(position)
             try:
                 self._await_ready(fresh)
                 break
@@ -218,12 +257,12 @@ class Sandbox:
                 fresh.kill()
                 if attempt == 2:
                     raise
-        self._workers[position] = fresh
+        self._slots[position] = fresh
 
     def close(self) -> None:
-        for worker in self._workers:
-            worker.kill()
-        self._workers = []
+        for slot in self._slots:
+            slot.kill()
+        self._slots = []
         self._selector.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -237,56 +276,68 @@ class Sandbox:
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, JobResult]]:
         """Run jobs in parallel; yield ``(index, result)`` as each finishes.
 
-        A worker that dies or hangs is replaced and its job retried once; a second fault yields
-        ``infra_error`` outcomes (never counted as the program failing).
+        A worker that dies or hangs is replaced (with its partner) and its job retried once; a
+        second fault yields ``infra_error`` outcomes (never counted as the program failing).
         """
         pending: deque[int] = deque(range(len(jobs)))
         attempts = [0] * len(jobs)
-        while pending or any(w.busy for w in self._workers):
-            for worker in self._workers:
-                if worker.busy is None and pending:
+        while pending or any(s.busy for s in self._slots):
+            for slot in self._slots:
+                if slot.busy is None and pending:
                     index = pending.popleft()
                     early = _reject_early(jobs[index])
                     if early is not None:
                         yield index, early
                         continue
-                    self._dispatch(worker, index, jobs[index])
-            for worker, message in self._collect():
-                busy = worker.busy
+                    self._dispatch(slot, index, jobs[index])
+            for slot, reports in self._collect():
+                busy = slot.busy
                 assert busy is not None
-                worker.busy = None
-                if message is not None:
-                    yield busy.index, self._redactor.result(_to_result(busy.job, message))
+                slot.busy = None
+                if reports is not None:
+                    yield busy.index, self._redactor.result(_to_result(busy.job, reports["judge"], reports["program"]))
                     continue
-                self._replace_worker(worker)
+                self._replace_slot(slot)
                 attempts[busy.index] += 1
                 if attempts[busy.index] < 2:
                     pending.appendleft(busy.index)
                 else:
                     yield busy.index, _infra_result(busy.job, "sandbox worker failed twice on this job")
 
-    def _dispatch(self, worker: _WorkerHandle, index: int, job: Job) -> None:
+    def _dispatch(self, slot: _Slot, index: int, job: Job) -> None:
         deadline = time.monotonic() + job.budget() + self.config.grace + HUNG_WORKER_MARGIN
-        worker.busy = _Busy(index, job, deadline)
-        with contextlib.suppress(OSError):  # a dead worker is noticed as EOF by _collect
-            write_message(worker.stdin, pickle.dumps(job.to_message()))
+        slot.busy = _Busy(index, job, deadline)
+        job_id, grace = secrets.token_hex(8), self.config.grace
+        messages = {"judge": job.judge_message(job_id, grace), "program": job.program_message(job_id, grace)}
+        for worker in slot.workers:
+            with contextlib.suppress(OSError):  # a dead worker is noticed as EOF by _collect
+                write_message(worker.stdin, pickle.dumps(messages[worker.role]))
 
-    def _collect(self) -> list[tuple[_WorkerHandle, dict[str, Any] | None]]:
-        """Wait for finished jobs; a dead or hung worker reports ``None``."""
-        busy = [w for w in self._workers if w.busy]
+    def _collect(self) -> list[tuple[_Slot, dict[str, dict[str, Any]] | None]]:
+        """Wait for finished jobs (both reports in); a dead or hung worker reports ``None``."""
+        busy = [s for s in self._slots if s.busy]
         if not busy:
             return []
-        timeout = max(0.0, min(w.busy.deadline for w in busy if w.busy) - time.monotonic())
-        done: list[tuple[_WorkerHandle, dict[str, Any] | None]] = []
+        timeout = max(0.0, min(s.busy.deadline for s in busy if s.busy) - time.monotonic())
+        done: list[tuple[_Slot, dict[str, dict[str, Any]] | None]] = []
+        idle_and_dead: list[_Slot] = []
         for key, _ in self._selector.select(timeout):
-            worker: _WorkerHandle = key.data
-            if worker.busy is None:
+            slot, role = key.data
+            raw = read_message(key.fileobj)  # type: ignore[arg-type]
+            if slot.busy is None and raw is None and slot not in idle_and_dead:
+                idle_and_dead.append(slot)  # died between jobs: replace it, or it reads as EOF forever
+            if slot.busy is None or any(slot is s for s, _ in done):
                 continue
-            raw = read_message(worker.stdout)
-            done.append((worker, json.loads(raw) if raw is not None else None))
+            if raw is None:
+                done.append((slot, None))
+                continue
+            slot.busy.reports[role] = json.loads(raw)
+            if len(slot.busy.reports) == 2:
+                done.append((slot, slot.busy.reports))
+        for slot in idle_and_dead:
+            self._replace_slot(slot)
         now = time.monotonic()
-        seen = {id(w) for w, _ in done}
-        done += [(w, None) for w in busy if w.busy and w.busy.deadline < now and id(w) not in seen]
+        done += [(s, None) for s in busy if s.busy and s.busy.deadline < now and not any(s is d for d, _ in done)]
         return done
 
 
@@ -310,9 +361,11 @@ def _infra_result(job: Job, message: str) -> JobResult:
     return JobResult([outcome] * len(job.tests), [None] * len(job.tests))
 
 
-def _to_result(job: Job, report: dict[str, Any]) -> JobResult:
-    """Turn the worker's records into one outcome per test. Missing records are not passes."""
-    records = report["records"]
+def _to_result(job: Job, judged: dict[str, Any], program: dict[str, Any]) -> JobResult:
+    """Turn the judge's records into one outcome per test. Missing records are not passes: the
+    program's process ended during that test, and ``program`` says how."""
+    records = judged["records"]
+    timed_out = judged["timed_out"] or program["timed_out"]
     loaded = next((r for r in records if r.get("event") == "loaded"), None)
     tests: dict[int, dict[str, Any]] = {}
     for record in records:
@@ -326,19 +379,19 @@ def _to_result(job: Job, report: dict[str, Any]) -> JobResult:
         outcomes.append(outcome)
         outputs.append(output)
     if loaded is None or loaded.get("error"):
-        message = loaded.get("error") if loaded else _exit_message(report)
-        status = TIMEOUT if report["timed_out"] or (message or "").startswith("timeout") else ERROR
+        message = loaded.get("error") if loaded else _exit_message(program)
+        status = TIMEOUT if timed_out or (message or "").startswith("timeout") else ERROR
         outcomes = [TestOutcome(status, 0.0, str(message)[:500])] * len(job.tests)
     else:
-        outcomes = _fill_missing(outcomes, tests, report)
-    return JobResult(outcomes, outputs, report["stdout"], report["stderr"], report["duration"])
+        outcomes = _fill_missing(outcomes, tests, timed_out, program)
+    return JobResult(outcomes, outputs, program["stdout"], program["stderr"], program["duration"])
 
 
 def _judge(test: Any, record: dict[str, Any] | None, atol: float) -> tuple[TestOutcome, Any]:
     if record is None:
         return TestOutcome(ERROR), None  # placeholder, replaced by _fill_missing
     status, duration, message = record.get("s"), float(record.get("t", 0.0)), str(record.get("m", ""))
-    if status not in (PASS, FAIL, TIMEOUT, ERROR):
+    if status not in (PASS, FAIL, TIMEOUT, ERROR, INFRA_ERROR):
         return TestOutcome(FAIL, duration, "malformed record"), None
     if status == PASS and test.kind in lcb_judge.KINDS:
         return lcb_judge.judge_record(test.kind, test.expected, record, duration), None
@@ -346,17 +399,19 @@ def _judge(test: Any, record: dict[str, Any] | None, atol: float) -> tuple[TestO
         return TestOutcome(status, duration, message), None
     try:
         output = values.decode(record.get("o"))
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, LookupError, RecursionError):
         return TestOutcome(FAIL, duration, "unreadable output"), None
     if test.has_expected and not values.outputs_match(output, test.expected, atol, test.oracle, test.inputs):
         return TestOutcome(FAIL, duration, f"wrong output: {_short(output)}"), output
     return TestOutcome(PASS, duration), output
 
 
-def _fill_missing(outcomes: list[TestOutcome], tests: dict[int, dict[str, Any]], report: dict[str, Any]) -> list[TestOutcome]:
+def _fill_missing(
+    outcomes: list[TestOutcome], tests: dict[int, dict[str, Any]], timed_out: bool, program: dict[str, Any]
+) -> list[TestOutcome]:
     """Tests without a record: the one running when the process ended, and those never reached."""
-    status = TIMEOUT if report["timed_out"] else ERROR
-    message = "wall-clock limit reached" if report["timed_out"] else _exit_message(report)
+    status = TIMEOUT if timed_out else ERROR
+    message = "wall-clock limit reached" if timed_out else _exit_message(program)
     return [o if i in tests else TestOutcome(status, 0.0, message) for i, o in enumerate(outcomes)]
 
 

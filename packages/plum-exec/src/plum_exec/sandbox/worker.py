@@ -6,12 +6,20 @@ isolation) or as PID 1 of a bubblewrap sandbox (namespace isolation). Protocol o
 4-byte big-endian length + payload; jobs arrive pickled (from the trusted parent), results leave
 as JSON (nothing a candidate produced is ever unpickled by the parent).
 
-The worker starts with a clean environment (see ``environment``) and is not dumpable. Per job:
-the child gets its own session, rlimits, a private job folder as cwd/HOME/TMPDIR, stdin from
-/dev/null, stdout/stderr into capped files, a dedicated uid when the worker is root, seccomp and
-Landlock at process isolation (see ``confinement``), and dies with the worker. The worker
-enforces the wall clock from outside and then kills every process the job left behind,
-including ones that started their own session:
+Workers come in pairs, one per role (``settings["role"]``):
+- ``program``: forks the child that loads the candidate program and answers calls
+  (``harness.serve``). It never receives test code or expected values, so no child it forks
+  can find them in memory it inherited.
+- ``judge``: forks the child that runs the tests (``judge.run``) and never runs candidate code.
+  Per job it makes the two pipes the children talk through and hands the program's ends to its
+  partner over a Unix socket (``settings["channel"]``).
+
+The worker starts with a clean environment (see ``environment``) and is not dumpable. Per job
+each child gets its own session, rlimits, a private job folder as cwd/HOME/TMPDIR, stdin from
+/dev/null, stdout/stderr into capped files, a dedicated uid when the worker is root (the two
+workers of a pair use different uids), seccomp and Landlock at process isolation (see
+``confinement``), and dies with the worker. The worker enforces the wall clock from outside and
+then kills every process the job left behind, including ones that started their own session:
 - as PID 1 of a PID namespace: ``kill(-1)`` reaches everything else in the namespace;
 - otherwise as a child subreaper (orphans are re-parented to the worker) plus, when root, a
   ``kill(-1)`` issued as the job's dedicated uid.
@@ -33,12 +41,14 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
-from plum_exec.sandbox import harness, paths
+from plum_exec.sandbox import harness, judge, paths
 from plum_exec.sandbox.confinement import Confinement, probe
 from plum_exec.sandbox.environment import enter_job_folder
 from plum_exec.sandbox.protocol import read_message, write_message
@@ -61,6 +71,7 @@ class Worker:
         self.is_root = os.geteuid() == 0
         self.uid = settings["uid"]
         self.workdir = settings["workdir"]
+        self.channel = socket.socket(fileno=settings["channel"])  # to the partner worker
         self.nproc_limit = self._nproc_limit()
         if not self.is_pid1:
             _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -94,45 +105,70 @@ class Worker:
         return mine + self.s["max_processes"]
 
     def run_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        if harness.precompile_tests(job):
+        return self._run_program(job) if self.s["role"] == "program" else self._run_judge(job)
+
+    def _run_judge(self, job: dict[str, Any]) -> dict[str, Any]:
+        if judge.precompile_tests(job):
             gc.freeze()  # the new code objects join the frozen heap that children never scan
+        requests_r, requests_w = os.pipe()
+        replies_r, replies_w = os.pipe()
+        socket.send_fds(self.channel, [job["id"].encode()], [requests_r, replies_w])
+        os.close(requests_r)
+        os.close(replies_w)
+        records_r, records_w = os.pipe()
+        for fd in (requests_w, replies_r):
+            os.set_blocking(fd, False)  # the judge reads and writes with deadlines
+        started = time.monotonic()
+        pid, jobdir = self._fork(job, [requests_w, replies_r, records_w], judge.run)
+        for fd in (requests_w, replies_r, records_w):
+            os.close(fd)
+        raw, exit_code, timed_out = self._supervise(pid, started + job["wall_clock"], records=records_r)
+        os.close(records_r)
+        return {"records": _parse_records(raw), **self._finish(pid, jobdir, exit_code, timed_out, started)}
+
+    def _run_program(self, job: dict[str, Any]) -> dict[str, Any]:
+        message, fds, _, _ = socket.recv_fds(self.channel, 256, 2)
+        if message != job["id"].encode() or len(fds) != 2:
+            raise RuntimeError("judge worker out of step")  # the pool replaces both workers
+        requests_r, replies_w = fds
+        started = time.monotonic()
+        pid, jobdir = self._fork(job, [requests_r, replies_w], harness.serve)
+        os.close(replies_w)  # the judge sees the end of the replies when the program's process ends
+        # The judge closing its end of the requests means it is done: stop the program then.
+        raw, exit_code, timed_out = self._supervise(pid, started + job["wall_clock"], hangup=requests_r)
+        os.close(requests_r)
+        return self._finish(pid, jobdir, exit_code, timed_out, started)
+
+    def _fork(self, job: dict[str, Any], fds: list[int], body: Callable[..., None]) -> tuple[int, str]:
         jobdir = os.path.join(self.workdir, f"job-{secrets.token_hex(6)}")
         os.mkdir(jobdir, 0o700)
         if self.is_root:
             os.chown(jobdir, self.uid, self.uid)
-        nonce = secrets.token_hex(16)
-        read_fd, write_fd = os.pipe()
         confined_read, confined_write = os.pipe()
-        started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            self._child(job, jobdir, write_fd, nonce, confined_write)
-        os.close(write_fd)
+            self._child(job, jobdir, fds, body, confined_write)
         os.close(confined_write)
-        deadline = started + job["load_time_limit"] + sum(job["time_limits"]) + self.s["grace"]
-        raw, exit_code, timed_out = self._supervise(pid, read_fd, deadline)
+        self.confined_read = confined_read
+        return pid, jobdir
+
+    def _finish(self, pid: int, jobdir: str, exit_code: int | None, timed_out: bool, started: float) -> dict[str, Any]:
         self._kill_leftovers(pid)
-        os.close(read_fd)
-        if not _was_confined(confined_read):
+        if not _was_confined(self.confined_read):
             # Not the program's doing (it never started): end the worker so the pool retries the
             # job and reports infra_error if it happens again.
             raise SystemExit("sandbox worker: the child could not be confined")
-        result = {
-            "records": _parse_records(raw, nonce),
-            "exit_code": exit_code,
-            "timed_out": timed_out,
-            "duration": time.monotonic() - started,
-            "stdout": _head(os.path.join(jobdir, "stdout"), self.s["output_limit"]),
-            "stderr": _head(os.path.join(jobdir, "stderr"), self.s["output_limit"]),
-        }
+        result: dict[str, Any] = {"exit_code": exit_code, "timed_out": timed_out, "duration": time.monotonic() - started}
+        if self.s["role"] == "program":  # what the tests print is not the program's output
+            for name in ("stdout", "stderr"):
+                result[name] = _head(os.path.join(jobdir, name), self.s["output_limit"])
         _remove_tree(jobdir)
         if self.is_root and not self.is_pid1:
             _scrub_files_of(self.uid)
         return result
 
-    def _child(self, job: dict[str, Any], jobdir: str, record_fd: int, nonce: str, confined_fd: int) -> None:
+    def _child(self, job: dict[str, Any], jobdir: str, fds: list[int], body: Callable[..., None], confined_fd: int) -> None:
         try:
-            _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # its own /proc/self (a setuid clears it again)
             os.setsid()
             os.chdir(jobdir)
             _redirect_stdio(jobdir)
@@ -144,15 +180,17 @@ class Worker:
                 os.setgroups([])
                 os.setgid(self.uid)
                 os.setuid(self.uid)
+            # The judge holds the tests: nothing of its uid may trace it or read /proc/PID/mem.
+            # A program may read its own /proc/self (it holds nothing worth hiding).
+            _libc.prctl(PR_SET_DUMPABLE, int(self.s["role"] == "program"), 0, 0, 0)
             if self.confinement is not None:  # after unshare and setuid, which seccomp forbids
                 self.confinement.apply(jobdir)
             os.write(confined_fd, b"1")
             # Closes the worker's descriptors, the confinement's ones included.
-            os.closerange(3, record_fd)
-            os.closerange(record_fd + 1, 65536)
+            _close_fds_except(fds)
             self._limit_resources(job)  # after the descriptors it needed are closed (RLIMIT_NOFILE)
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
-            harness.run(job, record_fd, nonce)
+            body(job, *fds)
         finally:
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(BaseException):
@@ -160,7 +198,7 @@ class Worker:
             os._exit(0)
 
     def _limit_resources(self, job: dict[str, Any]) -> None:
-        cpu = int(job["load_time_limit"] + sum(job["time_limits"]) + self.s["grace"]) + 1
+        cpu = int(job["wall_clock"]) + 1
         memory = self.s["memory_mb"] * 1024 * 1024
         limits = {
             resource.RLIMIT_AS: memory,
@@ -175,14 +213,20 @@ class Worker:
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(kind, (value, value))
 
-    def _supervise(self, pid: int, read_fd: int, deadline: float) -> tuple[bytes, int | None, bool]:
-        """Collect records until the child exits or the wall clock runs out."""
+    def _supervise(
+        self, pid: int, deadline: float, records: int | None = None, hangup: int | None = None
+    ) -> tuple[bytes, int | None, bool]:
+        """Wait until the child exits, ``hangup`` loses its last writer or the wall clock runs
+        out, collecting what arrives on ``records``."""
         pidfd = os.pidfd_open(pid)
         chunks: list[bytes] = []
         size, exited, timed_out = 0, False, False
         poller = select.poll()
-        poller.register(read_fd, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
+        if records is not None:
+            poller.register(records, select.POLLIN)
+        if hangup is not None:
+            poller.register(hangup, 0)  # POLLHUP only: the data is not ours to read
         try:
             while not exited:
                 remaining = deadline - time.monotonic()
@@ -190,12 +234,12 @@ class Worker:
                     timed_out = True
                     break
                 for fd, _ in poller.poll(remaining * 1000):
-                    if fd == pidfd:
+                    if fd in (pidfd, hangup):
                         exited = True
                     elif size < RECORD_BYTES_LIMIT:
-                        data = os.read(read_fd, 65536)
+                        data = os.read(fd, 65536)
                         if not data:
-                            poller.unregister(read_fd)
+                            poller.unregister(fd)
                         chunks.append(data)
                         size += len(data)
                     else:
@@ -204,7 +248,8 @@ class Worker:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
-            chunks.append(_drain(read_fd))
+            if records is not None:
+                chunks.append(_drain(records))
         finally:
             os.close(pidfd)
         return b"".join(chunks), os.waitstatus_to_exitcode(status), timed_out
@@ -350,17 +395,25 @@ def _drain(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse_records(raw: bytes, nonce: str) -> list[dict[str, Any]]:
-    """Keep well-formed records carrying this job's nonce; anything else is noise."""
+def _parse_records(raw: bytes) -> list[dict[str, Any]]:
+    """The judge's records (a line cut short by its death is dropped)."""
     records = []
     for line in raw.split(b"\n"):
         try:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and record.pop("n", None) == nonce:
+        if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def _close_fds_except(keep: list[int]) -> None:
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 65536)
 
 
 def _head(path: str, limit: int) -> str:
@@ -401,11 +454,10 @@ def main() -> None:
     proto_out = os.fdopen(os.dup(1), "wb")
     # Keep the protocol channel clean: nothing else may write to fd 1.
     os.dup2(2, 1)
+    # A job's process running as our uid (ordinary users) must not reach our memory or fds.
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if os.getpid() != 1:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    # A job of the same uid (an ordinary user's) must not ptrace the worker or open its
-    # /proc/<pid>/mem to forge results: only a dumpable process allows that. Children undo it.
-    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when workers stop
     for module in settings["preload"]:
         with contextlib.suppress(Exception):
