@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,21 +188,21 @@ GROUP_KEYS = ("difficulty", "platform")
 
 
 def pass_at_1_by_group(results: Sequence[SampleResult], problems: dict[str, Problem]) -> dict[str, dict[str, dict[str, Any]]]:
-    """pass@1 (mean over tasks of the share of passing samples) per value of each problem
-    metadata key in ``GROUP_KEYS`` that the problems carry (LiveCodeBench: difficulty, platform)."""
-    per_task: dict[str, list[bool]] = defaultdict(list)
-    for r in results:
-        if not r.has_infra_error:
-            per_task[r.task_id].append(r.base_status == PASS)
+    """pass@1 over the tasks of each value of each problem metadata key in ``GROUP_KEYS`` that the
+    problems carry (LiveCodeBench: difficulty, platform), by the same estimator as the summary."""
+    totals, correct = _sample_counts(r for r in results if not r.has_infra_error)
     groups: dict[str, dict[str, dict[str, Any]]] = {}
     for key in GROUP_KEYS:
-        buckets: dict[str, list[float]] = defaultdict(list)
-        for task_id, passes in per_task.items():
+        buckets: dict[str, list[str]] = defaultdict(list)
+        for task_id in totals:
             value = problems[task_id].metadata.get(key)
             if value is not None:
-                buckets[str(value)].append(sum(passes) / len(passes))
+                buckets[str(value)].append(task_id)
         if buckets:
-            groups[key] = {v: {"tasks": len(s), "pass@1": sum(s) / len(s)} for v, s in sorted(buckets.items())}
+            groups[key] = {
+                value: {"tasks": len(tasks), **pass_at_k_table([totals[t] for t in tasks], [correct[t] for t in tasks], ks=(1,))}
+                for value, tasks in sorted(buckets.items())
+            }
     return groups
 
 
@@ -388,13 +388,21 @@ def summarize(results: Sequence[SampleResult], num_problems: int) -> dict[str, A
 
 
 def _pass_at_k(results: Sequence[SampleResult], status_field: str) -> dict[str, float]:
+    totals, correct = _sample_counts(results, status_field)
+    tasks = sorted(totals)
+    return pass_at_k_table([totals[t] for t in tasks], [correct[t] for t in tasks])
+
+
+def _sample_counts(
+    results: Iterable[SampleResult], status_field: str = "base_status"
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Per task: how many samples, and how many of them pass (by ``status_field``)."""
     totals: dict[str, int] = defaultdict(int)
     correct: dict[str, int] = defaultdict(int)
     for r in results:
         totals[r.task_id] += 1
         correct[r.task_id] += getattr(r, status_field) == PASS
-    tasks = sorted(totals)
-    return pass_at_k_table([totals[t] for t in tasks], [correct[t] for t in tasks])
+    return totals, correct
 
 
 def print_summary(summary: dict[str, Any]) -> None:
