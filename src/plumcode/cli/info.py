@@ -47,15 +47,15 @@ def _isolation() -> str:
     from plum_exec.sandbox.pool import (
         describe_level,
         namespace_available,
+        process_confinement_here,
         process_level_gaps,
-        process_mechanisms,
     )
 
     ok, reason = namespace_available()
-    mechanisms = process_mechanisms()
-    process = describe_level("process", mechanisms)
-    gaps = process_level_gaps(mechanisms)
+    confined = process_confinement_here()
+    process = describe_level("process", *confined)
+    gaps = process_level_gaps(*confined)
     process += f" (does not contain: {'; '.join(gaps)})" if gaps else ""
     if ok:
-        return f"{describe_level('namespace', [])} (auto); {process}"
+        return f"{describe_level('namespace')} (auto); {process}"
     return f"{process} (auto); namespace unavailable: {reason}"

@@ -108,9 +108,9 @@ class Confinement:
         if devnull is not None:
             self.static_rules.append(_PathBeneathAttr(FS_READ_FILE | FS_WRITE_FILE | (self.fs_rights & FS_TRUNCATE), devnull))
 
-    @property
-    def mechanisms(self) -> list[str]:
-        return describe(self.abi, self.seccomp is not None)
+    def in_force(self) -> dict[str, Any]:
+        """What this worker confines each child with, as the pool records it."""
+        return {"landlock_abi": self.abi, "seccomp": self.seccomp is not None}
 
     def apply(self, jobdir: str) -> None:
         """Confine this process (the forked child) for good. Raises OSError if the kernel refuses."""

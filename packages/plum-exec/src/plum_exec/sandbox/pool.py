@@ -84,23 +84,22 @@ def resolve_isolation(requested: str) -> str:
     return "process"
 
 
-def process_mechanisms() -> list[str]:
-    """What the process level adds on this machine (e.g. ``["seccomp", "landlock (ABI 7)"]``)."""
-    return confinement.describe(confinement.landlock_abi(), confinement.seccomp_unavailable_reason() is None)
+def process_confinement_here() -> tuple[int, bool]:
+    """(Landlock ABI, seccomp available): what the process level would confine with here."""
+    return confinement.landlock_abi(), confinement.seccomp_unavailable_reason() is None
 
 
-def describe_level(isolation: str, mechanisms: list[str]) -> str:
+def describe_level(isolation: str, landlock_abi: int = 0, seccomp: bool = False) -> str:
     """The level with each mechanism in force: ``namespace (bubblewrap)``,
     ``process + seccomp + landlock (ABI 7)``, ``process (dedicated uid) + seccomp``, ..."""
     if isolation == "namespace":
         return "namespace (bubblewrap)"
     base = "process (dedicated uid)" if os.geteuid() == 0 else "process"
-    return " + ".join([base, *mechanisms])
+    return " + ".join([base, *confinement.describe(landlock_abi, seccomp)])
 
 
-def process_level_gaps(mechanisms: list[str]) -> list[str]:
-    abi = next((int(m.split("ABI ")[1].rstrip(")")) for m in mechanisms if m.startswith("landlock")), 0)
-    return confinement.uncontained(abi, "seccomp" in mechanisms, os.geteuid() == 0)
+def process_level_gaps(landlock_abi: int, seccomp: bool) -> list[str]:
+    return confinement.uncontained(landlock_abi, seccomp, os.geteuid() == 0)
 
 
 @dataclass
@@ -153,7 +152,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None):
         self.config = config or SandboxConfig()
         self.isolation = resolve_isolation(self.config.isolation)
-        self.mechanisms: list[str] = []  # what the workers confine each child with (process level)
+        # What the workers confine each child with (process level), as they report it.
+        self.landlock_abi, self.seccomp = 0, False
         self._redactor = Redactor.from_environment()
         self._dir = tempfile.mkdtemp(prefix="plumcode-sandbox-")
         os.chmod(self._dir, 0o711)  # a dedicated job uid must be able to enter its job folder
@@ -167,7 +167,7 @@ class Sandbox:
             self.close()
             raise
         log.info("sandbox: %s, %d workers", self.level, self.config.workers)
-        gaps = process_level_gaps(self.mechanisms) if self.isolation == "process" else []
+        gaps = process_level_gaps(self.landlock_abi, self.seccomp) if self.isolation == "process" else []
         if gaps:
             log.warning(
                 "sandbox: %s does not contain: %s. Namespace isolation contains all of it: install "
@@ -177,7 +177,7 @@ class Sandbox:
     @property
     def level(self) -> str:
         """The isolation level with each mechanism in force, for logs and results' metadata."""
-        return describe_level(self.isolation, self.mechanisms)
+        return describe_level(self.isolation, self.landlock_abi, self.seccomp)
 
     # -- lifecycle -------------------------------------------------------------------------
     def _start_slot(self, index: int) -> _Slot:
@@ -238,7 +238,8 @@ class Sandbox:
             if not ready.get("ready"):
                 reason = f": {ready['error']}" if ready.get("error") else ""
                 raise PlumError(f"sandbox: a worker failed to start ({self.isolation} isolation){reason}")
-            self.mechanisms = ready.get("confinement", [])
+            confined = ready.get("confinement") or {}
+            self.landlock_abi, self.seccomp = confined.get("landlock_abi", 0), confined.get("seccomp", False)
         for worker in slot.workers:
             self._selector.register(worker.stdout, selectors.EVENT_READ, (slot, worker.role))
 

@@ -469,7 +469,7 @@ def main() -> None:
     # and turns each fork's shared pages into copies (gc.freeze cuts a job from ~10 ms to ~3 ms).
     gc.collect()
     gc.freeze()
-    ready = {"ready": True, "uid": os.geteuid(), "confinement": worker.confinement.mechanisms if worker.confinement else []}
+    ready = {"ready": True, "uid": os.geteuid(), "confinement": worker.confinement.in_force() if worker.confinement else None}
     failure = worker.check_confinement()
     if failure:
         ready = {"ready": False, "error": f"process confinement failed: {failure}"}
