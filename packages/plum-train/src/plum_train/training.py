@@ -256,16 +256,30 @@ def _push_model(trainer: Trainer, push: PushTarget, record: dict[str, Any]) -> N
 
 
 def _fingerprints(model: Any) -> dict[str, tuple[float, float]]:
-    """(sum, norm) of each weight this process trains: enough to see whether any moved, without
-    copying a 7B model. Shards that are empty here (ZeRO-3, FSDP before setup) are left out."""
+    """(sum, sum of squares) of each weight this process trains: enough to see whether any moved,
+    without copying a 7B model. Shards that are empty here (ZeRO-3, FSDP before setup) are left out."""
     import torch
 
     with torch.no_grad():
         return {
-            name: (param.double().sum().item(), param.double().norm().item())
+            name: _fingerprint(param)
             for name, param in model.named_parameters()
             if param.requires_grad and param.numel()
         }
+
+
+# float64 sums see a single small step in a large tensor; chunks bound the float64 copy (128 MiB)
+# where a whole 7B model's embedding would need 4 GiB more on the device.
+_FINGERPRINT_CHUNK = 1 << 24
+
+
+def _fingerprint(param: Any) -> tuple[float, float]:
+    total = squares = 0.0
+    for chunk in param.detach().reshape(-1).split(_FINGERPRINT_CHUNK):
+        wide = chunk.double()
+        total += wide.sum().item()
+        squares += wide.square().sum().item()
+    return total, squares
 
 
 def _check_weights_moved(
