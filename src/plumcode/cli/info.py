@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-
 import click
 
-PLUM_DISTRIBUTIONS = ("plumcode", "plum-exec", "plum-data", "plum-train")
+from plum_exec.versions import PLUM_DISTRIBUTIONS, installed_versions
+
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "vllm", "datasets", "huggingface-hub")
 
 
@@ -18,18 +17,13 @@ def info() -> None:
     from rich.table import Table
 
     table = Table(show_header=False, title="plumcode")
-    for name in (*PLUM_DISTRIBUTIONS, *LIBRARIES):
-        table.add_row(name, _version(name))
+    names = (*PLUM_DISTRIBUTIONS, *LIBRARIES)
+    versions = installed_versions(names)
+    for name in names:
+        table.add_row(name, versions.get(name, "not installed"))
     table.add_row("CUDA", _cuda())
     table.add_row("sandbox isolation", _isolation())
     Console().print(table)
-
-
-def _version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _cuda() -> str:

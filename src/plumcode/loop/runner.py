@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import yaml
 
 from plum_exec.errors import PlumError
 from plum_exec.jsonl import atomic_path, write_json
+from plum_exec.versions import installed_versions
 from plumcode.loop.config import RunConfig, config_to_dict, load_run_config
 from plumcode.loop.folder import (
     RunFolder,
@@ -163,11 +163,7 @@ def _record_versions(folder: RunFolder) -> None:
 
     # plumcode's own version from the package, so a run from source (PYTHONPATH=src) has it too.
     current = {"python": sys.version.split()[0], "plumcode": __version__}
-    for package in VERSIONED_PACKAGES:
-        try:
-            current[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
+    current.update(installed_versions(VERSIONED_PACKAGES))
     if not folder.versions.is_file():
         write_json(folder.versions, current)
         return

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ from plum_exec.hub import (
     print_push,
     push_folder,
 )
+from plum_exec.versions import PLUM_DISTRIBUTIONS, installed_versions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,7 +71,7 @@ def provenance(stage: str, *, inputs: Mapping[str, str | Path | None] = (), mode
     """Everything needed to redo the stage: versions, command, pinned inputs, models, settings."""
     return {
         "stage": stage,
-        "plum_version": _versions(),
+        "plum_version": installed_versions(PLUM_DISTRIBUTIONS),
         "command": command_line(),
         "inputs": {name: _input(str(spec)) for name, spec in dict(inputs).items() if spec is not None},
         "models": {name: model_revision(model) for name, model in dict(models).items() if model},
@@ -98,16 +98,6 @@ def _input(spec: str) -> dict[str, Any]:
     from plum_exec.problems import BENCHMARKS
 
     return {"benchmark": spec} if spec in BENCHMARKS else resolve(spec).provenance()
-
-
-def _versions() -> dict[str, str]:
-    versions = {}
-    for name in ("plumcode", "plum-exec", "plum-data", "plum-train"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 def _plain(value: Any) -> Any:
