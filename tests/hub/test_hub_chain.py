@@ -9,6 +9,7 @@ fail whatever it samples: KTO gets both labels.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,8 @@ def test_each_stage_reads_the_previous_stages_hub_dataset(runner, problems_file,
     card = (root / "r" / "README.md").read_text()
     samples_sha = runner.hub.state.repos[("datasets", f"{ns}-s")].branches["main"]
     assert f'"sha": "{samples_sha}"' in card and f'"hub_id": "{ns}-s"' in card
+    # ... and names the sandbox level the run had, with its mechanisms.
+    assert re.search(r'"isolation_used": "(namespace \(bubblewrap\)|process[^"]* \+ seccomp)', card), card
 
 
 def write_prefs_inputs(root: Path) -> list[Path]:

@@ -79,7 +79,6 @@ def evaluate_samples_command(**params: Any) -> None:
     from plum_exec.jsonl import write_json
     from plum_exec.problems import load_benchmark, load_problems_jsonl
     from plum_exec.results_dataset import RESULTS_FILE, result_rows, results_card
-    from plum_exec.sandbox import active_isolation
 
     benchmark, problems_path = params["benchmark"], params["problems"]
     if (benchmark is None) == (problems_path is None):
@@ -106,7 +105,8 @@ def evaluate_samples_command(**params: Any) -> None:
     record = publish.provenance(
         "evaluate-samples",
         inputs={"problems": problems_path or benchmark, "samples": params["samples"]},
-        execution={**dataclasses.asdict(config), "isolation_used": active_isolation(config.isolation)},
+        # The level the run's sandbox had, with each mechanism in force (not just its name).
+        execution={**dataclasses.asdict(config), "isolation_used": summary["sandbox"]},
     )
     publish.finish_stage(folder, results_card(result_rows(log, samples), summary, record), target)
 
