@@ -30,6 +30,7 @@ EXPORTS = {
     "estimate_pass_at_k": "plum_exec.metrics",
     "extract_code": "plum_exec.extraction",
     "program_from_response": "plum_exec.extraction",
+    "PlumTestReward": "plum_exec.rewards",
 }
 
 __all__ = ["__version__", *EXPORTS]

@@ -147,7 +147,7 @@ def evaluate_samples(
     finished = _finished_rows(out_path, keys)
     pending = [s for s in samples if (s.task_id, s.sample_id) not in finished]
     with (
-        Sandbox(_sandbox_config(config, problems)) as sandbox,
+        Sandbox(sandbox_config_for(config, problems)) as sandbox,
         _progress() as progress,
         JsonlAppender(out_path) as log,
     ):
@@ -157,7 +157,7 @@ def evaluate_samples(
             problems, samples, sandbox, progress
         )  # cached after a first run
         bar = progress.add_task("samples", total=len(pending))
-        for result in _run_samples(problems, pending, sandbox, config):
+        for result in run_samples(problems, pending, sandbox, config):
             key = (result.task_id, result.sample_id)
             finished[key] = result
             log.write({**result.to_dict(), CONTENT_FIELD: keys[key]})
@@ -174,7 +174,7 @@ def evaluate_samples(
     return summary
 
 
-def _sandbox_config(config: EvaluationConfig, problems: dict[str, Problem]) -> SandboxConfig:
+def sandbox_config_for(config: EvaluationConfig, problems: dict[str, Problem]) -> SandboxConfig:
     """LiveCodeBench's kinds run with numpy imported before the program, as its grader has it:
     the worker preloads it once rather than every child importing it."""
     sandbox = config.sandbox_config()
@@ -293,7 +293,7 @@ def _with_ground_truth(
     return {**problems, **truth}
 
 
-def _run_samples(
+def run_samples(
     problems: dict[str, Problem],
     samples: Sequence[Sample],
     sandbox: Sandbox,
