@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = {"plum-exec": "plum_exec", "plum-data": "plum_data", "plum-train": "plum_train"}
 COMMANDS = {
     "plum-exec": ["evaluate-samples", "push"],
-    "plum-data": ["testgen", "sample", "evaluate", "prefs", "serve"],
+    "plum-data": ["testgen", "sample", "evaluate", "prefs", "prompts", "serve"],
     "plum-train": ["train"],
-    "plum": ["testgen", "sample", "evaluate", "evaluate-samples", "prefs", "train", "push", "serve",
+    "plum": ["testgen", "sample", "evaluate", "evaluate-samples", "prefs", "prompts", "train", "push", "serve",
              "run", "demo", "report", "info"],
 }  # fmt: skip
 

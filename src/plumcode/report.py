@@ -26,8 +26,9 @@ from plumcode.loop import RunFolder, flatten
 
 T = TypeVar("T")
 
-# Training-log keys drawn as curves: the loss and what TRL's KTO/DPO trainers log as rewards.
-CURVE_PREFIXES = ("loss", "rewards/")
+# Training-log keys drawn as curves: the loss, what TRL's KTO/DPO/GRPO trainers log as rewards and
+# KL, and the share of GRPO's completions passing every test (plum_exec.rewards).
+CURVE_PREFIXES = ("loss", "rewards/", "kl", "plum/all_pass")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class RunData:
     testgen_stats: dict[str, Any] = field(default_factory=dict)
     labels: dict[int, dict[str, int]] = field(default_factory=dict)
     train_logs: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    grpo: dict[int, dict[str, Any]] = field(default_factory=dict)  # GRPO rounds' rewards, pass rate, KL
     config_text: str = ""
     versions: dict[str, Any] = field(default_factory=dict)
 
@@ -70,6 +72,7 @@ def collect(folder: RunFolder) -> RunData:
     if folder.summary.is_file():
         summary = json.loads(folder.summary.read_text(encoding="utf-8"))
         data.eval = {int(row["round"]): row.get("eval", {}) for row in summary.get("rounds", [])}
+        data.grpo = {int(row["round"]): row["train"] for row in summary.get("rounds", []) if "train" in row}
     for round_ in folder.rounds():
         if folder.results(round_).is_file():
             data.pass_rates[round_] = per_problem_pass_rates(folder.results(round_))
@@ -263,6 +266,8 @@ def summary_rows(data: RunData) -> list[list[str]]:
         row.append(", ".join(f"{kind} {n}" for kind, n in counts.items()) or "-")
         losses = [e["loss"] for e in data.train_logs.get(round_, []) if "loss" in e]
         row.append(f"{losses[-1]:.4f}" if losses else "-")
+        if data.grpo:
+            row.append(_format_grpo(data.grpo.get(round_)))
         rows.append(row)
     return rows
 
@@ -273,6 +278,7 @@ def summary_header(data: RunData) -> list[str]:
         *(f"{name} pass@1" for name in data.eval_names),
         "preference data",
         "final loss",
+        *(["GRPO reward (first -> last), all-pass, KL"] if data.grpo else []),
     ]
 
 
@@ -283,6 +289,15 @@ def _format_pass(value: dict[str, Any] | None, base: dict[str, Any] | None, roun
     if base is not None and round_ > 0:
         text += f" ({100 * (value['pass@1'] - base['pass@1']):+.1f})"
     return text
+
+
+def _format_grpo(stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return "-"
+    text = f"{stats['reward_first']:.3f} -> {stats['reward_last']:.3f}"
+    if stats.get("pass_rate") is not None:
+        text += f", {100 * stats['pass_rate']:.1f}%"
+    return text + (f", KL {stats['kl']:.4f}" if stats.get("kl") is not None else "")
 
 
 def print_summary(data: RunData, console: Any = None) -> None:

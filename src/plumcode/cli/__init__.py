@@ -2,7 +2,7 @@
 
 Packages register one click group each under the entry-point group ``plum.commands``
 (``plum-exec``: ``evaluate-samples``; ``plum-data``: ``testgen``, ``sample``, ``evaluate``,
-``prefs``, ``serve``; ``plum-train``: ``train``). ``plum`` lists those groups' commands beside
+``prefs``, ``prompts``, ``serve``; ``plum-train``: ``train``). ``plum`` lists those groups' commands beside
 its own (``run``, ``demo``, ``report``, ``info``), loading a group only through its light
 ``cli`` module; a package that fails to load is reported in one line and the rest still work.
 """
@@ -26,7 +26,7 @@ OWN_COMMANDS = {
     "info": "plumcode.cli.info:info",
 }
 # ``plum --help`` lists commands in the pipeline's order; commands of other plugins follow.
-ORDER = ("testgen", "sample", "evaluate", "evaluate-samples", "prefs", "train", "push", "serve", *OWN_COMMANDS)
+ORDER = ("testgen", "sample", "evaluate", "evaluate-samples", "prefs", "prompts", "train", "push", "serve", *OWN_COMMANDS)
 
 
 class Plum(PlumGroup):

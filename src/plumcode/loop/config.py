@@ -20,10 +20,11 @@ from plum_data.testgen import TestGenConfig
 from plum_exec.config import load_yaml
 from plum_exec.errors import PlumError
 from plum_exec.evaluation import EvaluationConfig
+from plum_train.grpo import GRPOSettings
 from plum_train.training import TrainConfig
 
 # Fields the loop sets itself each round; a config that sets them is refused, not silently overridden.
-LOOP_OWNED = {"training": ("model",), "prefs": ("model",)}
+LOOP_OWNED = {"training": ("model",), "prefs": ("model",), "grpo": ("problems", "benchmark", "dataset_path", "execution")}
 
 
 @dataclass
@@ -121,6 +122,8 @@ class RunConfig:
     prompted, in sampling and evaluation alike), execution (the sandbox and time limits, for
     test synthesis and every execution), prefs, training, evaluation (the benchmarks and
     splits each round's policy is evaluated on). ``training.model`` and ``prefs.model`` are set by the loop.
+    With ``training.method: grpo`` a round is online RL instead (``grpo``: TRL's GRPO settings,
+    rewarded by the run's tests with the ``execution`` settings; ``plumcode.loop.grpo``).
 
     > The loop
 
@@ -152,6 +155,9 @@ class RunConfig:
     execution: EvaluationConfig = field(default_factory=EvaluationConfig)
     prefs: PrefsConfig = field(default_factory=PrefsConfig)
     training: TrainConfig = field(default_factory=TrainConfig)
+    grpo: GRPOSettings = field(
+        default_factory=GRPOSettings, metadata={"help": "online RL settings of training.method: grpo"}
+    )
     evaluation: EvalSetsConfig = field(default_factory=EvalSetsConfig)
     rounds: int = field(
         default=1, metadata={"help": "PLUM rounds (sample, execute, prefs, train, evaluate)"}

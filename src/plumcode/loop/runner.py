@@ -75,15 +75,26 @@ def _run_stage(stage: Stage, folder: RunFolder, fingerprint: str, progress: str,
 
 
 def write_summary(folder: RunFolder, stages: list[Stage]) -> dict[str, Any]:
-    """summary.json: ``{"rounds": [{"round": r, "eval": {name: {"pass@1", "n"}}}]}`` from finished evaluations."""
+    """summary.json: ``{"rounds": [{"round": r, "eval": {name: {"pass@1", "n"}}}]}`` from finished
+    evaluations; a GRPO round also has ``"train"``: its rewards, pass rate and KL (``loop.grpo``)."""
+    from plumcode.loop.grpo import SUMMARY_KEYS
+
     rounds: dict[int, dict[str, Any]] = {}
+    training: dict[int, dict[str, Any]] = {}
     for stage in stages:
         parts = stage.key.split("/")
         marker = folder.marker(stage.key)
         if len(parts) == 4 and parts[1] == "eval" and parts[3] == "execute" and marker.is_file():
             stats = json.loads(marker.read_text(encoding="utf-8"))["stats"]
             rounds.setdefault(int(parts[0][6:]), {})[parts[2]] = _pass_at_1(stats)
-    summary = {"rounds": [{"round": r, "eval": rounds[r]} for r in sorted(rounds)]}
+        elif parts[-1] == "train" and marker.is_file():
+            stats = json.loads(marker.read_text(encoding="utf-8"))["stats"]
+            if "reward_mean" in stats:
+                training[int(parts[0][6:])] = {key: stats.get(key) for key in SUMMARY_KEYS}
+    summary = {"rounds": [
+        {"round": r, "eval": rounds.get(r, {}), **({"train": training[r]} if r in training else {})}
+        for r in sorted(set(rounds) | set(training))
+    ]}  # fmt: skip
     write_json(folder.summary, summary)
     return summary
 

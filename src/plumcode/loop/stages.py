@@ -45,6 +45,11 @@ class RunStages:
     def stages(self) -> list[Stage]:
         stages = [self.tests_stage(), *self.eval_stages(0)]
         for round_ in range(1, self.config.rounds + 1):
+            if self.config.training.method == "grpo":  # online RL: no sample / execute / prefs
+                from plumcode.loop import grpo
+
+                stages += [*grpo.round_stages(self, round_), *self.eval_stages(round_)]
+                continue
             stages += [
                 self.sample_stage(round_),
                 self.execute_stage(round_),
@@ -331,14 +336,15 @@ def _sample(
 
 
 def _launch_training(
-    launcher: list[str], config_path: Path, model: str, data: Path, out: Path, push: PushTarget | None = None
+    launcher: list[str], config_path: Path, model: str, data: Path, out: Path, push: PushTarget | None = None,
+    extra: list[str] = (),
 ) -> None:
     """``plum train`` as its own program (under accelerate for several GPUs), reading the run's config."""
     import shlex
     import subprocess
 
     command = [*launcher, "-m", "plumcode", "train", "--config", str(config_path)]
-    command += ["--model", model, "--data", str(data), "--out", str(out)]
+    command += ["--model", model, "--data", str(data), "--out", str(out), *extra]
     if push is not None:
         command += ["--push-to-hub", push.repo_id, *(["--private"] if push.private else [])]
     returncode = subprocess.run(command, check=False).returncode

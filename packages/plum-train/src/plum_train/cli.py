@@ -12,6 +12,7 @@ import click
 
 from plum_exec import config as cfg
 from plum_exec.command import PlumGroup, examples
+from plum_train.grpo import GRPOSettings
 from plum_train.training import TrainConfig
 
 EXAMPLES = """
@@ -19,6 +20,7 @@ plum-train train --method kto --model Qwen/Qwen2.5-Coder-1.5B-Instruct --data pr
 plum-train train --method dpo --no-lora --learning-rate 5e-7 --model ... --data prefs/dpo.jsonl --out train/
 plum-train train --method sft --model ... --data prefs/kto.jsonl --out sft/   # passing samples only
 plum-train train --method kto --model ... --data my-org/prefs@main --out train/ --push-to-hub my-org/policy-kto
+plum-train train --method grpo --model ... --data prompts/ --problems tests.jsonl --num-generations 8 --out grpo/
 accelerate launch --config_file configs/accelerate/zero2.yaml -m plum_train train --model ... \\
     --data prefs/kto.jsonl --out train/
 """
@@ -41,6 +43,7 @@ def cli() -> None:
 @click.option("--config", "config_path",
               help="YAML with TrainConfig fields (or a run config's 'training' section)")  # fmt: skip
 @cfg.options(TrainConfig)
+@cfg.options(GRPOSettings, skip=("execution",))
 @click.option("--push-to-hub", "push_to_hub", metavar="REPO_ID",
               help="push the trained model (or LoRA adapter) to this Hub model repo through the trainer, "
                    "with a model card naming the data and its commit")  # fmt: skip
@@ -56,6 +59,17 @@ def train(**params: Any) -> None:
 
     target = push_target(params)
     config = cfg.from_file_and_params(TrainConfig, params["config_path"], "training", params)
-    model_dir = train_model(config, params["data"], params["out"], push=target)
+    model_dir = train_model(config, params["data"], params["out"], push=target, grpo=grpo_settings(params))
     if PartialState().is_main_process:
         print(f"trained model: {model_dir}")
+
+
+def grpo_settings(params: dict[str, Any]) -> GRPOSettings:
+    """The flags over --config's ``grpo`` section; the judge's settings from its ``execution`` section."""
+    from plum_exec.evaluation import EvaluationConfig
+
+    values = cfg.load_yaml(params["config_path"]) if params["config_path"] else {}
+    where = f"{params['config_path']} + command line" if params["config_path"] else "command line"
+    execution = cfg.build(EvaluationConfig, values.get("execution", {}), where=f"{where}: execution")
+    section = {**values.get("grpo", {}), **cfg.given(GRPOSettings, params), "execution": execution}
+    return cfg.build(GRPOSettings, section, where=where)

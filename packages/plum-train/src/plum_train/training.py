@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
 
-METHODS = ("kto", "dpo", "sft")
+    from plum_train.grpo import GRPOSettings
+
+METHODS = ("kto", "dpo", "sft", "grpo")
 EXPORT_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
 LOG_FILE = "log_history.json"
@@ -46,9 +48,10 @@ COLUMNS = {
     "kto": ("prompt", "completion", "label"),
     "dpo": ("prompt", "chosen", "rejected"),
     "sft": ("prompt", "completion"),
+    "grpo": ("prompt", "task_id"),  # plum prompts; the completions come from the policy itself
 }
 # The config of a ``plum prefs`` dataset each method reads.
-DATA_CONFIG = {"kto": "kto", "dpo": "dpo", "sft": "kto"}
+DATA_CONFIG = {"kto": "kto", "dpo": "dpo", "sft": "kto", "grpo": "prompts"}
 REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
 
 
@@ -71,10 +74,11 @@ class TrainConfig:
     bf16: mixed precision on a GPU; ignored on CPU, where bf16 autocast is slow.
     """
 
-    method: Literal["kto", "dpo", "sft"] = field(
+    method: Literal["kto", "dpo", "sft", "grpo"] = field(
         default="kto",
         metadata={
-            "help": "kto (labelled samples), dpo (pairs) or sft (passing samples only)",
+            "help": "kto (labelled samples), dpo (pairs), sft (passing samples only) or grpo (online RL on prompts, "
+            "rewarded by the tests: the --problems ... flags)",
             "choices": list(METHODS),
         },
     )
@@ -165,7 +169,8 @@ class TrainConfig:
             )
 
 
-def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path, push: PushTarget | None = None) -> Path:
+def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path, push: PushTarget | None = None,
+          grpo: GRPOSettings | None = None) -> Path:  # fmt: skip
     """Train on ``data_path`` and return the exported model folder.
 
     ``data_path`` is a dataset spec (``plum_exec.datasets_io``): TRL-format JSONL, a dataset
@@ -175,19 +180,23 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path, push:
     another config or data is refused. The export is the final checkpoint (LoRA merged into the
     base weights, in the policy's dtype) with the policy's tokenizer. With ``push``, the trainer
     pushes the trained model (or LoRA adapter) with a model card naming the data and its sha.
+    ``grpo`` holds the settings of ``method="grpo"`` (``plum_train.grpo``): its reward's problems.
     """
     out_dir, data = Path(out_dir), str(data_path)
+    grpo = _grpo_settings(config, grpo)
     export_dir = out_dir / EXPORT_DIR
     _check_reporters(config.report_to)
     rows = _read_rows(data, config)
     weights = _kto_loss_weights(config, data)
     record = _config_record(config, data, weights)
+    if grpo is not None:
+        record["grpo"] = grpo.record()
     _check_same_config(out_dir / CONFIG_FILE, record)
     # The export is renamed into place last, so it exists only when complete.
     if export_dir.is_dir() and push is None:
         return export_dir
     tokenizer = load_tokenizer(config.model)
-    args = _trl_args(config, weights, out_dir, push)
+    args = _trl_args(config, weights, out_dir, push, grpo)
     state = args.distributed_state
     if state.is_main_process:
         write_json(out_dir / CONFIG_FILE, record)
@@ -198,7 +207,7 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path, push:
     # max_steps only after a step), so a finished training goes straight to the export.
     trainer = None
     if checkpoint is None or not _is_final(checkpoint):
-        trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer)
+        trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer, grpo)
         if len(trainer.train_dataset) == 0:  # TRL drops rows whose prompt alone fills max_length
             raise PlumError(
                 f"{data}: every prompt is at least max_length={config.max_length} tokens long; "
@@ -215,7 +224,7 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path, push:
     state.wait_for_everyone()
     if push is not None:
         if trainer is None:  # trained by an earlier run: the trainer pushes that run's final checkpoint
-            trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer)
+            trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer, grpo)
             trainer._load_from_checkpoint(str(checkpoint))
         _push_model(trainer, push, record)
     return export_dir
@@ -335,6 +344,17 @@ def _check_rows(rows: list[dict[str, Any]], path: str, config: TrainConfig) -> N
             )
 
 
+def _grpo_settings(config: TrainConfig, grpo: GRPOSettings | None) -> GRPOSettings | None:
+    """The GRPO section when the method is grpo (checked now, not inside TRL); None otherwise."""
+    if config.method != "grpo":
+        return None
+    from plum_train.grpo import GRPOSettings
+
+    grpo = grpo or GRPOSettings()
+    grpo.check(config)
+    return grpo
+
+
 def _check_reporters(report_to: list[str]) -> None:
     for name in report_to:
         modules = REPORTERS.get(name, ())
@@ -419,7 +439,7 @@ def _check_same_config(path: Path, record: dict[str, Any]) -> None:
     ]
     if isinstance(previous.get("data"), str):  # written before datasets were recorded with their hash
         previous["data"] = {**record["data"], "path": previous["data"]}
-    changed += [key for key in ("data", "kto_weights") if previous.get(key) != record[key]]
+    changed += [key for key in ("data", "kto_weights", "grpo") if previous.get(key) != record.get(key)]
     if changed:
         raise PlumError(
             f"{path.parent}: was trained with different {', '.join(changed)}; use a new output folder"
@@ -436,7 +456,7 @@ def _to_dataset(rows: list[dict[str, Any]]) -> Dataset:
 
 
 def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path,
-              push: PushTarget | None = None) -> TrainingArguments:  # fmt: skip
+              push: PushTarget | None = None, grpo: GRPOSettings | None = None) -> TrainingArguments:  # fmt: skip
     """The method's TRL config; building it also sets up the (distributed) process state."""
     import torch
     from trl import DPOConfig, KTOConfig, SFTConfig
@@ -469,6 +489,10 @@ def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path,
         common.update(hub_model_id=push.repo_id, hub_private_repo=push.private, hub_strategy="end")
         if push.branch:
             common["hub_revision"] = push.branch
+    if grpo is not None:
+        from plum_train.grpo import grpo_args
+
+        return grpo_args(common, config, grpo)
     preference = dict(beta=config.beta, precompute_ref_log_probs=config.precompute_ref_log_probs)
     if config.method == "kto":
         return KTOConfig(**common, **preference, **weights)
@@ -482,10 +506,18 @@ def _build_trainer(
     args: TrainingArguments,
     dataset: Dataset,
     tokenizer: PreTrainedTokenizerBase,
+    grpo: GRPOSettings | None = None,
 ) -> Trainer:
     from transformers import PrinterCallback
     from trl import DPOTrainer, KTOTrainer, RichProgressCallback, SFTTrainer
 
+    if grpo is not None:
+        from plum_train.grpo import grpo_trainer
+
+        peft = _lora_config(config) if config.lora else None
+        trainer = grpo_trainer(config, args, dataset, tokenizer, grpo, peft, [RichProgressCallback()])
+        trainer.remove_callback(PrinterCallback)
+        return trainer
     trainer_cls = {"kto": KTOTrainer, "dpo": DPOTrainer, "sft": SFTTrainer}[config.method]
     trainer = trainer_cls(
         model=config.model,

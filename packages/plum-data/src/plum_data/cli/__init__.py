@@ -11,6 +11,7 @@ COMMANDS = {
     "sample": "plum_data.cli.sample:sample",
     "evaluate": "plum_data.cli.evaluate:evaluate",
     "prefs": "plum_data.cli.prefs:prefs",
+    "prompts": "plum_data.cli.prompts:prompts",
     "serve": "plum_data.cli.serve:serve",
 }
 
