@@ -2,8 +2,10 @@
 
 Each call scores ``--prompts`` problems x ``--generations`` completions (half the problem's
 reference, half a wrong program that fails its first test), as TRL's GRPOTrainer calls it once per
-step. The first call starts the sandbox pool; the others find it warm. Prints (and with --out
-writes) seconds per call and per program, cold and warm, for each ``--workers``.
+step. The first call starts the sandbox pool; the others find it warm. A last call has every
+other program loop forever: it shows how long looping programs hold the trainer (each stops at its
+first test's limit; ``stop_after_timeout``). Prints (and with --out writes) seconds per call and
+per program, cold, warm and looping, for each ``--workers``.
 
     python benchmarks/bench_reward.py --mbpp /work/shared/data/mbpp/mbpp.jsonl --workers 1,2 \\
         --out benchmarks/results/reward_cost.json
@@ -50,20 +52,27 @@ def measure(args: argparse.Namespace, workers: int) -> dict[str, float]:
             started = time.perf_counter()
             rewards += reward(prompts=[""] * len(batch), completions=completions, task_id=batch)
             seconds.append(time.perf_counter() - started)
+        batch = [t for t in task_ids[: args.prompts] for _ in range(args.generations)]
+        looping = [completion(reward, t, i % 2 == 0, loop=True) for i, t in enumerate(batch)]
+        started = time.perf_counter()
+        reward(prompts=[""] * len(batch), completions=looping, task_id=batch)
+        looping_s = time.perf_counter() - started
     programs = args.prompts * args.generations
     warm = statistics.median(seconds[1:])
     return {
         "cold_call_s": round(seconds[0], 3),
         "warm_call_s": round(warm, 3),
         "warm_ms_per_program": round(1000 * warm / programs, 2),
+        "looping_call_s": round(looping_s, 3),
         "mean_reward": round(statistics.mean(r for r in rewards if r is not None), 3),
         "none_rewards": sum(r is None for r in rewards),
     }
 
 
-def completion(reward: PlumTestReward, task_id: str, right: bool) -> list[dict[str, str]]:
+def completion(reward: PlumTestReward, task_id: str, right: bool, loop: bool = False) -> list[dict[str, str]]:
     problem = reward.problems[task_id]
-    code = problem.reference if right else f"def {problem.entry_point}(*args):\n    return None\n"
+    body = "    while True:\n        pass\n" if loop else "    return None\n"
+    code = problem.reference if right else f"def {problem.entry_point}(*args):\n{body}"
     return [{"role": "assistant", "content": f"```python\n{code}\n```"}]
 
 

@@ -16,6 +16,7 @@ from plumcode.demo.run import (
     INPUTS,
     compare_runs,
     demo_config_values,
+    grpo_values,
     plot_comparison,
     rft_values,
     write_config,
@@ -51,6 +52,19 @@ def test_rft_baseline_changes_only_method_and_test_source(tmp_path: Path) -> Non
     }
 
 
+def test_grpo_baseline_generates_the_kto_runs_programs_per_round(tmp_path: Path) -> None:
+    """Same tests (the KTO run's), same programs per round: instructions x n, in groups of n."""
+    kto = demo_config_values(tmp_path)
+    (tmp_path / "tests.jsonl").write_text("{}\n" * 100)
+    values = grpo_values(kto, tmp_path)
+    config = write_config(tmp_path / "grpo.yaml", values)
+    n = kto["sampling"]["n"]
+    assert config.training.method == "grpo" and config.grpo.num_generations == n
+    steps, batch = config.training.max_steps, config.training.per_device_train_batch_size
+    assert steps * batch * config.training.gradient_accumulation_steps == 100 * n
+    assert values["instructions"] == {"problems": str(tmp_path / "tests.jsonl")} and "test_generator" not in values
+
+
 def test_comparison_puts_start_and_methods_side_by_side() -> None:
     def summary(scores):
         return {"rounds": [{"round": r, "eval": {s: {"pass@1": v, "n": 240} for s, v in zip(SPLITS, vals, strict=True)}}
@@ -72,4 +86,4 @@ def test_comparison_plot_is_written(tmp_path: Path) -> None:
 
 def test_unknown_comparison_is_refused(capsys) -> None:
     assert main(["demo", "--compare", "dpo"]) == 2
-    assert "Invalid value for '--compare': 'dpo' is not 'rft'" in capsys.readouterr().err
+    assert "Invalid value for '--compare': 'dpo' is not one of 'rft', 'grpo'" in capsys.readouterr().err

@@ -48,6 +48,7 @@ def grpo_config(train: Path, seen: Path, **training: object) -> dict[str, object
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a GRPO round and two evaluations; minutes on a loaded 2-core machine
 def test_a_grpo_round_trains_reports_and_resumes(tmp_path, problem_files):
     config = run_config_from_dict(grpo_config(*problem_files))
     summary = run(config, tmp_path / "run", console=QUIET)

@@ -82,7 +82,7 @@ def test_exponent_without_dot_is_read_as_float(tmp_path):
 
 def test_literal_choices_are_checked(tmp_path):
     message = error_of(tmp_path, MINIMAL + "training:\n  method: ppo\n")
-    assert "training.method: must be one of kto, dpo, sft, got 'ppo'" in message
+    assert "training.method: must be one of kto, dpo, sft, grpo, got 'ppo'" in message
 
 
 def test_list_and_nested_section_types(tmp_path):

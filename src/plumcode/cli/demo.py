@@ -12,6 +12,7 @@ EXAMPLES = """
 plum demo                          # a fresh folder demo-run-N under the current one
 plum demo --out runs/demo          # run, or resume an interrupted run, in runs/demo
 plum demo --out runs/demo --compare rft
+plum demo --out runs/demo --compare grpo   # online RL on the same tests, same programs per round
 plum demo --out runs/demo --rounds 3 --set training.beta=0.2
 """
 
@@ -22,8 +23,8 @@ plum demo --out runs/demo --rounds 3 --set training.beta=0.2
 )
 @click.option("--out", type=click.Path(path_type=Path),
               help="run folder (default: a fresh demo-run-N here); an existing one resumes")  # fmt: skip
-@click.option("--compare", multiple=True, type=click.Choice(["rft"]),
-              help="also run a baseline with the same budget: rft (SFT on passing samples)")  # fmt: skip
+@click.option("--compare", multiple=True, type=click.Choice(["rft", "grpo"]),
+              help="also run a baseline with the same budget: rft (SFT on passing samples), grpo (online RL)")  # fmt: skip
 @click.option("--rounds", type=int, help="override the number of rounds (default 2)")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="override one value of the demo config (YAML syntax); repeatable")  # fmt: skip

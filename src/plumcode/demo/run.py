@@ -3,7 +3,9 @@
 The run folder holds the problem sets and filled-in configs (``inputs/``), the loop's own files (``config.yaml``,
 ``tests.jsonl``, ``round_NN/``, ``summary.json``, ``report.html``) and, with ``--compare rft``,
 a second run in ``rft/`` that fine-tunes on the passing samples instead (rejection-sampling
-fine-tuning) with the same instructions, synthesized tests, rounds and epochs.
+fine-tuning) with the same instructions, synthesized tests, rounds and epochs; with ``--compare
+grpo``, a run in ``grpo/`` that learns online (GRPO) on the same tests, generating as many
+programs per round as the KTO run samples.
 ``comparison.json`` and ``plots/comparison.png`` put the starting policy, KTO and RFT side by
 side.
 """
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from plumcode.loop import RunConfig
 
 DEMO_CONFIG = Path(__file__).parent / "demo.yaml"
-COMPARISONS = ("rft",)
+COMPARISONS = ("rft", "grpo")
 INPUTS = "inputs"  # problem sets and the filled-in configs, inside the run folder
 
 
@@ -77,6 +79,30 @@ def rft_values(kto_values: dict[str, Any], kto_dir: Path) -> dict[str, Any]:
     return values
 
 
+def grpo_values(kto_values: dict[str, Any], kto_dir: Path) -> dict[str, Any]:
+    """The GRPO comparison: online RL on the KTO run's synthesized tests, with the budget of
+    generated programs per round the KTO run has (instructions x sampling.n), in groups of n."""
+    values = rft_values(kto_values, kto_dir)
+    with (kto_dir / "tests.jsonl").open(encoding="utf-8") as tests:
+        problems = sum(1 for line in tests if line.strip())
+    n = values["sampling"]["n"]
+    batch = 2 * n  # two prompts' groups per step
+    values["training"] = {**values["training"], **GRPO_TRAINING, "per_device_train_batch_size": batch,
+                          "max_steps": -(-problems * n // batch)}  # fmt: skip
+    values["grpo"] = {"num_generations": n, "max_completion_length": values["sampling"]["max_new_tokens"],
+                      "temperature": values["sampling"]["temperature"]}  # fmt: skip
+    if "hub" in values:
+        values["hub"]["name"] = values["hub"]["name"].removesuffix("-rft") + "-grpo"
+    return values
+
+
+# GRPO's training settings in the demo (the rest as KTO's): full fine-tuning, no warmup, a small KL
+# term so the summary has the KL to each round's start.
+GRPO_TRAINING = {"method": "grpo", "learning_rate": 5e-5, "beta": 0.02, "warmup_steps": 0,
+                 "gradient_accumulation_steps": 1}  # fmt: skip
+BASELINES = {"rft": rft_values, "grpo": grpo_values}
+
+
 def hub_values(namespace: str, run_dir: Path) -> dict[str, Any]:
     """The ``hub:`` section ``plum demo --push-to-hub NAMESPACE`` adds: every dataset and model of every round."""
     return {"namespace": namespace, "name": f"plum-demo-{run_dir.resolve().name}", "model": True}
@@ -103,11 +129,12 @@ def run_demo(run_dir: Path, *, compare: list[str] = (), overrides: list[str] = (
     config = write_config(run_dir / INPUTS / "demo.yaml", values, overrides)
     summaries = {"kto": run(config, run_dir, force=force)}
     write_report(run_dir)
-    if "rft" in compare:
-        rft_dir = run_dir / "rft"
-        rft_config = write_config(run_dir / INPUTS / "demo_rft.yaml", rft_values(values, run_dir), overrides)
-        summaries["rft"] = run(rft_config, rft_dir, force=force)
-        write_report(rft_dir)
+    for method in compare:  # each baseline in its own folder, on the KTO run's tests
+        method_dir = run_dir / method
+        method_values = BASELINES[method](values, run_dir)
+        method_config = write_config(run_dir / INPUTS / f"demo_{method}.yaml", method_values, overrides)
+        summaries[method] = run(method_config, method_dir, force=force)
+        write_report(method_dir)
     comparison = compare_runs(summaries)
     comparison["wall_seconds"] = round(time.monotonic() - started, 1)
     write_json(run_dir / "comparison.json", comparison)

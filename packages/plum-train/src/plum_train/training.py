@@ -52,6 +52,11 @@ COLUMNS = {
 }
 # The config of a ``plum prefs`` dataset each method reads.
 DATA_CONFIG = {"kto": "kto", "dpo": "dpo", "sft": "kto", "grpo": "prompts"}
+# GRPO learns only from groups whose completions got different rewards.
+GRPO_NO_ADVANTAGE = (
+    "; or, GRPO, every group's completions got the same reward (all pass or all fail: no advantage; "
+    "raise --num-generations, --temperature or --max-completion-length)"
+)
 REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
 
 
@@ -302,6 +307,7 @@ def _check_weights_moved(
             f"zero at every step taken (--learning-rate {config.learning_rate}; warmup starts at "
             f"zero, so a 1-step run with --warmup-steps {config.warmup_steps} trains nothing) or "
             f"no gradient reached them (completions cut away by --max-length {config.max_length})"
+            + (GRPO_NO_ADVANTAGE if config.method == "grpo" else "")
         )
 
 
@@ -330,6 +336,8 @@ def _check_rows(rows: list[dict[str, Any]], path: str, config: TrainConfig) -> N
         raise PlumError(
             f"{path}: no passing samples to fine-tune on (sft keeps rows with label true)"
         )
+    if config.method == "grpo" and not rows:
+        raise PlumError(f"{path}: no prompts to train on (GRPO reads rows with prompt and task_id)")
     if config.method == "kto":
         n_desirable = sum(row["label"] for row in rows)
         if n_desirable in (0, len(rows)):
