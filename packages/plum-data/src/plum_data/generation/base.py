@@ -39,6 +39,12 @@ class GeneratorConfig:
 
     Parameters for local backends (transformers, vLLM):
         dtype, device, batch_size, trust_remote_code, plus vLLM's engine settings.
+        batching (transformers): ``continuous`` schedules every sequence through transformers'
+            continuous batching (a paged KV cache; finished rows free their slots at once, and a
+            prompt's samples share its prefix); ``static`` pads batches of ``batch_size`` rows
+            through ``generate``. ``auto`` is continuous on CUDA, where it measured many times
+            faster (docs/gpu.md), and static on CPU, where the gain is small and the demo's
+            reference numbers were made with static batches.
 
     Parameters for the OpenAI-compatible backend:
         base_url, api_key_env, max_concurrency, max_retries, request_timeout, server_prefill.
@@ -59,6 +65,15 @@ class GeneratorConfig:
     device: str = field(default="auto", metadata={"help": "torch device; auto = cuda when available"})
     batch_size: int = field(
         default=16, metadata={"help": "sequences per forward batch (halved on CUDA out-of-memory)"}
+    )
+    batching: Literal["auto", "static", "continuous"] = field(
+        default="auto",
+        metadata={
+            "help": "transformers: continuous = continuous batching over a paged KV cache "
+            "(generate_batch); static = padded batches through generate; auto = continuous on "
+            "CUDA, static on CPU",
+            "choices": ["auto", "static", "continuous"],
+        },
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "allow model code from the hub"})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vLLM: GPU memory share"})
