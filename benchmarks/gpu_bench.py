@@ -84,6 +84,7 @@ def main() -> int:
                         help="seconds for the training runs; the rest are recorded as skipped")  # fmt: skip
     parser.add_argument("--sample-model", type=Path,
                         help="sample from this model instead (e.g. the demo policy, on a CPU)")  # fmt: skip
+    parser.add_argument("--sample-size", help="PROMPTS,N,MAX_NEW_TOKENS for the sampling section")
     parser.add_argument("--only", help="training runs whose name contains this (e.g. '0.5B')")
     args = parser.parse_args()
     import torch
@@ -101,6 +102,8 @@ def main() -> int:
         # GPU: 16 samples x 256 prompts; the demo's policy on a CPU: its round's 8 x 96 tokens
         # on 32 prompts; --tiny alone: a few rows, to check the script.
         size = (256, 16, 256) if cuda else (32, 8, 96) if args.sample_model else (8, 4, 16)
+        if args.sample_size:
+            size = tuple(int(x) for x in args.sample_size.split(","))
         try:
             results.add("sample", sample_benchmark(model_dir, *size, cuda=cuda))
         except Exception as exc:  # recorded; the training section still runs
