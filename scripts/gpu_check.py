@@ -54,7 +54,7 @@ def main() -> int:
         "--tiny", action="store_true", help="a two-layer model on the CPU (checks the script)"
     )
     parser.add_argument(
-        "--batching", default="auto", choices=["auto", "static", "continuous"],
+        "--batching", default="static", choices=["static", "continuous"],
         help="the transformers backend's batching for sampling and evaluation",
     )  # fmt: skip
     args = parser.parse_args()

@@ -54,9 +54,7 @@ LOG="$OUT_DIR/gpu.log"
     timeout "${BENCH_TIMEOUT:-300}" "$PYTHON" benchmarks/gpu_bench.py --out "$OUT_DIR" --work /tmp/plum_gpu_bench \
         --train-budget "${TRAIN_BUDGET:-200}" "${tiny[@]}"
     echo "== gpu_check (one PLUM round) rc=$?"
-    # Continuous batching is the GPU default; should it have failed above, the round uses static.
-    batching=$("$PYTHON" -c "import json, sys; rows = json.load(open(sys.argv[1])).get('sample', []); print('static' if any('error' in r for r in rows) else 'auto')" "$OUT_DIR/gpu_bench.json" 2>/dev/null || echo auto)
-    timeout "${ROUND_TIMEOUT:-150}" "$PYTHON" scripts/gpu_check.py --out "$OUT_DIR" --batching "$batching" "${tiny[@]}"
+    timeout "${ROUND_TIMEOUT:-150}" "$PYTHON" scripts/gpu_check.py --out "$OUT_DIR" --batching "${BATCHING:-static}" "${tiny[@]}"
     echo "== engine rc=$?"
     if [[ -z "${tiny[*]}" ]] && grep -q "efficiency" benchmarks/bench_engine_speed.py; then
         timeout "${ENGINE_TIMEOUT:-90}" "$PYTHON" benchmarks/bench_engine_speed.py --only humaneval \

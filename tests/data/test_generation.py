@@ -181,12 +181,10 @@ def test_continuous_batching_keeps_each_prompts_samples_with_it(continuous_gener
     assert len(set(alone)) == 3
 
 
-def test_auto_batching_is_static_on_cpu(tiny_model_dir):
-    from plum_data.generation.transformers import _continuous
-
-    assert not _continuous("auto", torch.device("cpu"))
-    assert _continuous("auto", torch.device("cuda"))
-    assert _continuous("continuous", torch.device("cpu")) and not _continuous("static", torch.device("cuda"))
+def test_static_batching_is_the_default(tiny_model_dir):
+    assert GeneratorConfig(model="m").batching == "static"
+    with pytest.raises(PlumError, match="batching"):
+        build(GeneratorConfig, {"model": "m", "batching": "paged"}, where="command line")
 
 
 def test_cuda_oom_halves_the_batch_and_retries(static_generator, monkeypatch):

@@ -52,12 +52,6 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _continuous(batching: str, device: torch.device) -> bool:
-    if batching == "auto":
-        return device.type == "cuda"
-    return batching == "continuous"
-
-
 def _dtype(name: str, device: torch.device) -> torch.dtype:
     if name != "auto":
         return getattr(torch, name)
@@ -78,7 +72,7 @@ class TransformersGenerator:
             model, tokenizer = load_model_and_tokenizer(config)
         self.model, self.tokenizer = model, tokenizer
         self.batch_size = config.batch_size
-        self.continuous = _continuous(config.batching, self.model.device)
+        self.continuous = config.batching == "continuous"
         self.chat = tokenizer.chat_template is not None
 
     def render(self, prompt: Prompt) -> tuple[str, bool]:
