@@ -75,7 +75,79 @@ def test_redaction_replaces_secret_values_in_every_field() -> None:
     assert clean.stdout == "a [redacted OPENAI_API_KEY] b"
     assert clean.stderr == "[redacted OPENAI_API_KEY]"  # cut at the output limit: still redacted
     assert clean.outputs == [["[redacted OPENAI_API_KEY]", {"k": "[redacted OPENAI_API_KEY]"}]]
+    keyed = redactor.value({SECRET: 1, "n": {SECRET: SECRET}})
+    assert keyed == {"[redacted OPENAI_API_KEY]": 1, "n": {"[redacted OPENAI_API_KEY]": "[redacted OPENAI_API_KEY]"}}
     assert redactor.text("1 verbose-setting") == "1 verbose-setting"  # not secret-looking, or too short
+
+
+def test_redaction_reaches_every_plain_type_dict_keys_and_set_members() -> None:
+    redactor = Redactor({"OPENAI_API_KEY": SECRET})
+    mark = "[redacted OPENAI_API_KEY]"
+    returned = [{SECRET}, frozenset({(SECRET, 1)}), SECRET.encode(), {SECRET: {"k": (SECRET,)}}, 7, None]
+    assert redactor.value(returned) == [{mark}, frozenset({(mark, 1)}), mark.encode(), {mark: {"k": (mark,)}}, 7, None]
+    assert redactor.value(b"x" + SECRET.encode()) == b"x" + mark.encode()
+
+
+def test_redaction_of_any_depth_never_recurses() -> None:
+    """Nesting is the program's choice: 5,000 levels (the interpreter's limit is 1,000) come
+    back redacted, not as a RecursionError that stops the pool."""
+    deep: object = [SECRET]
+    for _ in range(5000):
+        deep = [deep, ()]
+    clean = Redactor({"OPENAI_API_KEY": SECRET}).value(deep)
+    depth = 0
+    while len(clean) == 2:
+        clean, depth = clean[0], depth + 1
+    assert depth == 5000 and clean == ["[redacted OPENAI_API_KEY]"]
+
+
+def _pieces(secret: str, length: int = 4) -> set[str]:
+    return {secret[i : i + length] for i in range(len(secret) - length + 1)}
+
+
+SPLITS = range(4, len(SECRET) - 3)  # where a cut falls inside the secret, 4+ characters from either end
+
+
+def _leaked_pieces(texts: list[str]) -> dict[str, list[str]]:
+    return {t: [p for p in _pieces(SECRET) if p in t] for t in texts if any(p in t for p in _pieces(SECRET))}
+
+
+def test_a_secret_split_by_the_pools_cut_leaks_no_piece(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong output's message holds 200 characters of its repr, then "...": a secret returned
+    across that cut loses both parts."""
+    monkeypatch.setenv("PLUMTEST_API_KEY", SECRET)
+    test = TestCase("io", inputs=[1], expected="z", has_expected=True)
+    # repr adds a quote: the cut falls `split` characters into the secret
+    jobs = [Job(f"def f(x):\n    return 'x' * {199 - split} + {SECRET!r} + 'y' * 300\n", [test], "f") for split in SPLITS]
+    with Sandbox(SandboxConfig(workers=2)) as sandbox:
+        messages = [result.outcomes[0].message for _, result in sorted(sandbox.run(jobs), key=lambda r: r[0])]
+    assert all(m.startswith("wrong output: 'xxx") and m.endswith("...") for m in messages), messages[0]
+    assert _leaked_pieces(messages) == {}
+
+
+def test_a_secret_split_by_lcb_judges_cut_leaks_no_piece() -> None:
+    """lcb_judge keeps a wrong line's first and last 100 characters around "...(truncated)...":
+    a secret across either cut loses both parts."""
+    from plum_exec.lcb_judge import stdio_outcome
+
+    redactor = Redactor({"OPENAI_API_KEY": SECRET})
+    messages = []
+    for split in SPLITS:
+        head_cut = "x" * (100 - split) + SECRET + "y" * 300
+        tail_cut = "y" * 300 + SECRET + "x" * (100 - len(SECRET) + split)
+        messages += [stdio_outcome(line, "1")[1] for line in (head_cut, tail_cut)]
+    assert all("...(truncated)..." in m for m in messages)
+    assert _leaked_pieces([redactor.text(m) for m in messages]) == {}
+
+
+def test_text_with_lone_surrogates_becomes_storable() -> None:
+    """What a program raises or prints may hold lone surrogates, which UTF-8 cannot encode."""
+    for redactor in (Redactor({}), Redactor({"OPENAI_API_KEY": SECRET})):
+        clean = redactor.result(JobResult([Outcome(ERROR, 0.1, "ValueError: \udcff")], [["\ud800", {"\udfff": 1}]],
+                                          stdout="a\udcffb", stderr="\ud83d\ude00"))
+        assert clean.outcomes[0].message == "ValueError: \ufffd" and clean.stdout == "a\ufffdb"
+        assert clean.outputs == [["\ufffd", {"\ufffd": 1}]] and clean.stderr == "\ufffd\ufffd"
+        repr(clean).encode("utf-8")
 
 
 def test_redaction_covers_the_hub_token_file(tmp_path: Path) -> None:
