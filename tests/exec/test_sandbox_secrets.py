@@ -3,6 +3,7 @@ level's seccomp + Landlock confinement (the hostile suite checks them together, 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -234,9 +235,12 @@ needs_confinement = pytest.mark.skipif(
 )
 
 
-def _in_confined_child(check: Callable[[], object], readable: list[str], jobdir: str) -> str:
-    """Run ``check`` in a forked, confined child: its result, or the errno it raised."""
-    confinement = Confinement(readable, [os.getpid()])
+def _in_confined_child(check: Callable[[], object], readable: list[str], jobdir: str, abi: int | None = None) -> str:
+    """Run ``check`` in a forked, confined child: its result, or the errno it raised. With
+    ``abi``: Landlock alone, built for that ABI."""
+    confinement = Confinement(readable, [os.getpid()], abi=abi)
+    if abi is not None:
+        confinement.seccomp = None
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -287,6 +291,73 @@ def test_landlock_writes_only_in_the_job_folder(tmp_path: Path) -> None:
     assert _in_confined_child(lambda: (outside / "f").write_text("x"), [str(tmp_path)], str(jobdir)).startswith("errno")
     assert _in_confined_child(lambda: (tmp_path / "outside").rmdir(), [str(tmp_path)], str(jobdir)).startswith("errno")
     assert outside.exists() and not (outside / "f").exists()
+
+
+# What each Landlock ABI knows (Documentation/userspace-api/landlock.rst, "Previous limitations"):
+# file-system rights bits 0-12 (ABI 1), REFER 13 (2), TRUNCATE 14 (3), TCP bind/connect in
+# handled_access_net (4, struct 16 bytes), IOCTL_DEV 15 (5), scoped signals and abstract unix
+# sockets (6, struct 24 bytes), nothing new to restrict (7). An older kernel refuses (EINVAL,
+# E2BIG) a ruleset or rule with more: the masks below are the most each kernel accepts.
+KERNEL_ABI = {
+    1: (0x1FFF, 0, 0, 8), 2: (0x3FFF, 0, 0, 8), 3: (0x7FFF, 0, 0, 8), 4: (0x7FFF, 3, 0, 16),
+    5: (0xFFFF, 3, 0, 16), 6: (0xFFFF, 3, 3, 24), 7: (0xFFFF, 3, 3, 24),
+}
+ABIS_HERE = [abi for abi in KERNEL_ABI if abi <= landlock_abi()]
+
+
+@pytest.mark.parametrize("abi", ABIS_HERE)
+def test_the_landlock_ruleset_for_each_older_kernel_is_what_that_kernel_accepts(abi: int) -> None:
+    """Built for ABI ``abi`` (forced below this kernel's): handled rights, structure size and every
+    rule's rights exactly those that kernel knows (a rule may grant only handled rights)."""
+    confinement = Confinement(["/usr", "/etc/hostname"], [os.getpid()], abi=abi)
+    attr = confinement.ruleset_attr
+    fs, net, scoped, size = KERNEL_ABI[abi]
+    assert (confinement.abi, attr.handled_access_fs, confinement.ruleset_size) == (abi, fs, size)
+    within_size = (size - 8) // 8  # the kernel reads only the fields the size covers
+    assert [attr.handled_access_net, attr.scoped][:within_size] == [net, scoped][:within_size]
+    assert [r.allowed_access for r in confinement.static_rules if r.allowed_access & ~fs] == []
+
+
+def _tcp_connect_refused_by(port: int) -> str:
+    """ECONNREFUSED if the connect reached the network stack, EACCES if Landlock stopped it."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    return "connected"
+
+
+@pytest.mark.parametrize("abi", ABIS_HERE)
+def test_the_landlock_confinement_applies_as_on_an_older_kernel(abi: int, tmp_path: Path) -> None:
+    """Landlock alone (seccomp off), built for ABI ``abi``: the kernel accepts every rule, writes
+    stay in the job folder, /dev/null can still be opened for writing (truncated from ABI 3),
+    TCP is stopped from ABI 4, signals to the worker from ABI 6."""
+    jobdir, outside = tmp_path / "job", tmp_path / "outside"
+    jobdir.mkdir()
+    outside.mkdir()
+    parent = os.getpid()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: a closed port
+    checks = {
+        "write in the job folder": lambda: (jobdir / "f").write_text("x"),
+        "write outside": lambda: (outside / "f").write_text("x"),
+        "truncate /dev/null": lambda: open(os.devnull, "w").close(),  # noqa: SIM115
+        "read /etc": lambda: Path("/etc/hostname").read_bytes()[:0],
+        "tcp": lambda: _tcp_connect_refused_by(closed.getsockname()[1]),
+        "signal the worker": lambda: os.kill(parent, 0),
+    }
+    readable = [str(tmp_path), "/etc", *paths.interpreter_paths()]  # the interpreter imports as it goes
+    answers = {name: _in_confined_child(check, readable, str(jobdir), abi=abi)
+               for name, check in checks.items()}
+    closed.close()
+    assert answers == {
+        "write in the job folder": "ok 1",
+        "write outside": f"errno {errno.EACCES}",
+        "truncate /dev/null": "ok None",
+        "read /etc": "ok b''",
+        "tcp": "ok 'EACCES'" if abi >= 4 else "ok 'ECONNREFUSED'",
+        "signal the worker": f"errno {errno.EPERM}" if abi >= 6 else "ok None",
+    }
 
 
 def test_gaps_are_named_when_a_mechanism_is_missing() -> None:
