@@ -15,7 +15,7 @@ import pytest
 
 from plum_exec.records import ERROR, PASS, TestCase
 from plum_exec.records import TestOutcome as Outcome
-from plum_exec.sandbox import Job, Sandbox, SandboxConfig, paths
+from plum_exec.sandbox import Job, Sandbox, SandboxConfig, namespace_available, paths
 from plum_exec.sandbox.config import JobResult
 from plum_exec.sandbox.confinement import (
     Confinement,
@@ -55,15 +55,37 @@ def test_readable_roots_leave_out_hidden_paths_and_links_into_them(tmp_path: Pat
     secret.mkdir()
     (tmp_path / "public").mkdir()
     (tmp_path / "link").symlink_to(secret)
+    (tmp_path / "up").symlink_to(tmp_path)  # a link to a folder holding the secret (a venv's lib64 -> lib)
     roots = paths.readable_roots([str(secret)])
     assert str(tmp_path / "public") in roots
     assert str(secret) not in roots and str(tmp_path / "link") not in roots and str(tmp_path) not in roots
+    assert str(tmp_path / "up") not in roots
     assert "/proc" not in roots and "/usr" in roots
 
 
 def test_blocked_ancestors_bind_back_what_python_needs_below_a_hidden_folder() -> None:
     blocked = paths.blocked_ancestors(["/h/user/venv/lib", "/usr/lib"], ["/h/user", "/h/user/.cache"])
     assert blocked == {"/h/user": ["/h/user/venv/lib"]}
+
+
+def test_benchmark_data_below_an_import_path_is_cut_out_of_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Landlock grants a folder with everything in it: an import path holding benchmark data is
+    granted entry by entry instead; where a hidden home covers it, the data is covered after."""
+    site = tmp_path / "home" / "site-packages"
+    for folder in ("pkg", "bench/data"):
+        (site / folder).mkdir(parents=True)
+    (site / "mod.py").write_text("")
+    (site / "bench" / "data" / "answers.jsonl").write_text("{}")
+    monkeypatch.setattr(paths, "_data_paths", set())
+    monkeypatch.setattr(paths.sys, "path", [str(site)])
+    paths.hide_data(site / "bench" / "data")
+    needed = paths.interpreter_paths()
+    data = str(site / "bench" / "data")
+    assert str(site / "mod.py") in needed and str(site / "pkg") in needed
+    assert [p for p in needed if data == p or data.startswith(p + "/") or p.startswith(data + "/")] == []
+    hidden = [str(tmp_path / "home"), str(site / "bench" / "data")]
+    assert paths.blocked_ancestors([str(site / "mod.py"), str(site / "pkg")], hidden) == {
+        str(tmp_path / "home"): [str(site)], str(site / "bench" / "data"): []}
 
 
 def test_redaction_replaces_secret_values_in_every_field() -> None:
@@ -169,12 +191,8 @@ def test_the_pool_redacts_what_a_program_prints(monkeypatch: pytest.MonkeyPatch)
     assert "[redacted PLUMTEST_API_KEY]" in result.stdout and "[redacted PLUMTEST_API_KEY]" in result.stderr
 
 
-@pytest.mark.parametrize("isolation", ["process", "namespace"])
+@pytest.mark.parametrize("isolation", ["process", *(["namespace"] if namespace_available()[0] else [])])
 def test_programs_see_no_caller_variable(isolation: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from plum_exec.sandbox import namespace_available
-
-    if isolation == "namespace" and not namespace_available()[0]:
-        pytest.skip("needs bubblewrap")
     monkeypatch.setenv("PLUMTEST_SECRET", SECRET)
     program = "import os\ndef f(x):\n    return sorted(os.environ)\n"
     with Sandbox(SandboxConfig(workers=1, isolation=isolation)) as sandbox:  # type: ignore[arg-type]
@@ -187,8 +205,6 @@ def test_programs_see_no_caller_variable(isolation: str, monkeypatch: pytest.Mon
 
 def _levels_that_hide_files() -> list[str]:
     """namespace with bubblewrap; process as root (own uid, private mounts) or with Landlock."""
-    from plum_exec.sandbox import namespace_available
-
     process = os.geteuid() == 0 or landlock_abi() > 0
     return [*(["namespace"] if namespace_available()[0] else []), *(["process"] if process else [])]
 
