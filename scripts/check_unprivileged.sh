@@ -19,8 +19,9 @@ chmod 755 "$work"
 mkdir -p "$work/repo/tests" "$work/bin" "$work/home" "$work/tmp" "$work/out"
 cp -r pyproject.toml "$work/repo/"
 cp -r tests/conftest.py tests/exec "$work/repo/tests/"
+cp -r packages/plum-exec "$work/plum-exec"  # built there: no build/ left in the checkout
 "$python" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install -q -c constraints.txt ./packages/plum-exec pytest pytest-timeout >/dev/null
+"$work/venv/bin/python" -m pip install -q -c constraints.txt "$work/plum-exec" pytest pytest-timeout >/dev/null
 chmod -R a+rX "$work/repo" "$work/venv"
 
 # Every command of the usual PATH but bwrap: namespace_available() finds no bubblewrap.
