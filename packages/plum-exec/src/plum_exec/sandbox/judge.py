@@ -146,7 +146,11 @@ def lcb_fields(fields: Any) -> dict[str, Any]:
     ``s`` says only whether it ran (``pass``) or raised (``error``); the pool compares ``o``."""
     if type(fields) is not dict or fields.get("s") not in ("pass", "error"):
         raise ProgramGarbage()
-    return {key: fields[key] for key in ("s", "o", "big", "np", "nd", "m") if key in fields}
+    kept = {key: fields[key] for key in ("s", "o", "big", "np", "nd", "m") if key in fields}
+    for key in ("m", "np"):  # messages: cut here, whatever length the program's process sent
+        if key in kept:
+            kept[key] = str(kept[key])[:MESSAGE_LIMIT]
+    return kept
 
 
 def import_setup(setup: str, namespace: dict[str, Any]) -> None:

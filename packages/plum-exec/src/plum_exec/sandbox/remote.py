@@ -16,6 +16,7 @@ import builtins
 import importlib
 import json
 import signal
+import sys
 import time
 import types
 from collections.abc import Iterator
@@ -154,6 +155,8 @@ class Channel:
                 raise ProgramGarbage() from None
             if type(reply) is dict and wanted(reply):
                 return reply
+            if time.monotonic() > self.clock.give_up_at():
+                raise ProgramStuck()  # a stream of unwanted replies is not an answer either
 
     # -- operations on the program's objects ------------------------------------------------
     def lookup(self, name: str, entry_point: str | None) -> Any:
@@ -162,10 +165,10 @@ class Channel:
         if reply.get("missing") is True:
             raise KeyError(name)
         if "module" in reply:
-            try:
-                return importlib.import_module(str(reply["module"]))
-            except ImportError:
-                raise KeyError(name) from None
+            module = known_module(str(reply["module"]))
+            if module is None:
+                raise KeyError(name)
+            return module
         value = self._value(reply)
         if name == entry_point and type(value) is Remote:
             return Remote(self, value._number, plain_results=True)
@@ -175,7 +178,7 @@ class Channel:
         sent_args, sent_kwargs = self._encode(list(args)), self._encode(kwargs)
         mode = "plain" if target._plain_results else "any"
         reply = self.request({"op": "call", "r": target._number, "a": sent_args, "k": sent_kwargs, "mode": mode})
-        result = self._value(reply)
+        result = self._value(reply, plain=target._plain_results)
         if "a" in reply:
             after = self._decode(reply["a"])
             for original, now in zip(args, after if type(after) is list else [], strict=False):
@@ -207,9 +210,12 @@ class Channel:
         self._value(self.request({"op": "setattr", "r": target._number, "name": name, "v": self._encode(value)}))
 
     # -- values -----------------------------------------------------------------------------
-    def _value(self, reply: dict[str, Any]) -> Any:
+    def _value(self, reply: dict[str, Any], plain: bool = False) -> Any:
+        """The reply's value; with ``plain`` a reference is not plain data (a fail), never a
+        stand-in the test could then trip over (an ``Unjudgeable``, which the program must not
+        be able to choose)."""
         if "v" in reply:
-            return self._decode(reply["v"])
+            return self._decode(reply["v"], plain)
         if reply.get("timeout") is True:
             raise TestTimeout()
         if "not_plain" in reply:
@@ -218,9 +224,11 @@ class Channel:
             raise program_exception(*map(str, reply["raise"]))
         raise ProgramGarbage()
 
-    def _decode(self, data: Any) -> Any:
+    def _decode(self, data: Any, plain: bool = False) -> Any:
         try:
-            return values.decode(data, self._remote)
+            return values.decode(data, _no_reference if plain else self._remote)
+        except values.NotPlainError:
+            raise
         except (ValueError, TypeError, AttributeError, LookupError, RecursionError, MemoryError):
             raise ProgramGarbage() from None
 
@@ -234,6 +242,25 @@ class Channel:
         if number not in self.remotes:
             self.remotes[number] = Remote(self, number)
         return self.remotes[number]
+
+
+def known_module(name: str) -> types.ModuleType | None:
+    """The judge's own module of that name, for a module the program holds under a global: one
+    already imported here (preloads, the setup's and the tests' imports) or from the standard
+    library, never a name only the program knows (its file could be the program's code)."""
+    module = sys.modules.get(name)
+    if type(module) is types.ModuleType:
+        return module
+    if name.partition(".")[0] not in sys.stdlib_module_names:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _no_reference(number: int) -> Any:
+    raise values.NotPlainError("a value of the program's own type is not plain data")
 
 
 def _number_of(value: Any) -> int:

@@ -425,13 +425,51 @@ def _head(path: str, limit: int) -> str:
 
 
 def _remove_tree(path: str) -> None:
-    def make_writable_and_retry(func: Any, target: str, _exc: Any) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(target), 0o700)
-            os.chmod(target, 0o700)
-            func(target)
+    """Remove a job folder however deep the program nested it. shutil.rmtree recurses (Python
+    3.11) and walks paths, so 1,500 nested folders would end the worker and turn the program's
+    verdict into infra_error; here each folder's subfolders move up into the top folder, one
+    level at a time: no recursion, two descriptors, names of one component."""
+    try:
+        top = _open_folder(path)
+    except OSError:
+        return
+    try:
+        while _empty_one_level(top):
+            pass
+    finally:
+        os.close(top)
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
-    shutil.rmtree(path, onerror=make_writable_and_retry)
+
+def _open_folder(name: str, parent: int | None = None) -> int:
+    with contextlib.suppress(OSError):  # a program may have taken its own rights away
+        os.chmod(name, 0o700, dir_fd=parent)
+    return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+
+
+def _empty_one_level(top: int) -> bool:
+    """Remove the files in ``top`` and in its folders, moving their folders up into ``top``;
+    whether anything was removed (a pass that removes nothing ends the loop)."""
+    progress = False
+    for entry in list(os.scandir(top)):
+        with contextlib.suppress(OSError):
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.name, dir_fd=top)
+            else:
+                folder = _open_folder(entry.name, top)
+                try:
+                    for inner in list(os.scandir(folder)):
+                        with contextlib.suppress(OSError):
+                            if inner.is_dir(follow_symlinks=False):
+                                os.rename(inner.name, f"up-{secrets.token_hex(8)}", src_dir_fd=folder, dst_dir_fd=top)
+                            else:
+                                os.unlink(inner.name, dir_fd=folder)
+                finally:
+                    os.close(folder)
+                os.rmdir(entry.name, dir_fd=top)
+            progress = True
+    return progress
 
 
 def _scrub_files_of(uid: int) -> None:
