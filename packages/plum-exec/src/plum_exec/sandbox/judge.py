@@ -28,7 +28,7 @@ import types
 from typing import Any
 
 from plum_exec.sandbox import values
-from plum_exec.sandbox.config import LCB_KINDS
+from plum_exec.sandbox.config import LCB_KINDS, UNJUDGEABLE
 from plum_exec.sandbox.harness import describe
 from plum_exec.sandbox.remote import (
     Channel,
@@ -115,7 +115,7 @@ def _run_test(
         stop = type(exc)
         record["s"], record["m"] = NOT_RUN.get(stop, ("error", ""))
     except Unjudgeable as exc:
-        record["s"], record["m"] = "infra_error", f"the test cannot be judged outside the program: {exc}"[:MESSAGE_LIMIT]
+        record["s"], record["m"] = "infra_error", f"{UNJUDGEABLE}: {exc}"[:MESSAGE_LIMIT]
     except AssertionError as exc:
         record["s"], record["m"] = "fail", describe(exc)
     except values.NotPlainError as exc:
