@@ -23,6 +23,8 @@ from __future__ import annotations
 import ast
 import json
 import os
+import pickle
+import socket
 import time
 import types
 from typing import Any
@@ -30,6 +32,7 @@ from typing import Any
 from plum_exec.sandbox import values
 from plum_exec.sandbox.config import LCB_KINDS, UNJUDGEABLE
 from plum_exec.sandbox.harness import describe
+from plum_exec.sandbox.protocol import FrameReader
 from plum_exec.sandbox.remote import (
     Channel,
     Clock,
@@ -46,6 +49,27 @@ NOT_RUN = {
     ProgramStuck: ("timeout", "the program did not stop at its time limit"),
     ProgramGarbage: ("error", "the program's replies were unreadable"),
 }
+
+
+def serve(_first: dict[str, Any], jobs_fd: int, control_fd: int, record_fd: int) -> None:
+    """A judge child's life (``worker``): job after job from its worker, each with the two pipe
+    ends to that job's program, its records followed by ``{"event": "done", "id": ...}``. Only
+    the worker can write to ``jobs_fd`` and ``control_fd``; a message out of step ends the child
+    (its worker starts a fresh one)."""
+    control = socket.socket(fileno=control_fd)
+    jobs = FrameReader(jobs_fd)
+    while (frame := jobs.read()) is not None:
+        job = pickle.loads(frame)
+        message, fds, _, _ = socket.recv_fds(control, 256, 2)
+        if message != job["id"].encode() or len(fds) != 2:
+            return
+        precompile_tests(job)
+        try:
+            run(job, *fds, record_fd)
+        finally:
+            for fd in fds:
+                os.close(fd)  # the program's worker sees the judge is done with this job
+        _write_all(record_fd, json.dumps({"event": "done", "id": job["id"]}).encode() + b"\n")
 
 
 def run(job: dict[str, Any], requests_fd: int, replies_fd: int, record_fd: int) -> None:
@@ -218,7 +242,10 @@ class _Records:
             self.flush()
 
     def flush(self) -> None:
-        data = "".join(self.pending).encode()
-        while data:
-            data = data[os.write(self.fd, data) :]
+        _write_all(self.fd, "".join(self.pending).encode())
         self.pending, self.flushed_at = [], time.monotonic()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]

@@ -51,7 +51,7 @@ from typing import Any
 from plum_exec.sandbox import harness, judge, paths
 from plum_exec.sandbox.confinement import Confinement, probe
 from plum_exec.sandbox.environment import enter_job_folder
-from plum_exec.sandbox.protocol import read_message, write_message
+from plum_exec.sandbox.protocol import read_message, write_frame, write_message
 
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
@@ -60,6 +60,8 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
 MS_BIND, MS_REC, MS_PRIVATE, MNT_DETACH = 4096, 16384, 1 << 18, 2
 RECORD_BYTES_LIMIT = 64 * 1024 * 1024
+JUDGE_JOBS_PER_CHILD = 1000  # then a fresh judge child: whatever its caches grew to is let go
+WORKER_CHILD_START = 30.0  # seconds a judge child may take to say it is confined
 SCRUB_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # world-writable places a dedicated uid can write
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -73,6 +75,7 @@ class Worker:
         self.workdir = settings["workdir"]
         self.channel = socket.socket(fileno=settings["channel"])  # to the partner worker
         self.nproc_limit = self._nproc_limit()
+        self.judge: _JudgeChild | None = None
         if not self.is_pid1:
             _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         self.confinement = self._confinement() if settings["confine"] else None
@@ -119,23 +122,47 @@ class Worker:
         return self._run_program(job) if self.s["role"] == "program" else self._run_judge(job)
 
     def _run_judge(self, job: dict[str, Any]) -> dict[str, Any]:
-        if judge.precompile_tests(job):
-            gc.freeze()  # the new code objects join the frozen heap that children never scan
+        started = time.monotonic()
+        child = self._judge_child()
         requests_r, requests_w = os.pipe()
         replies_r, replies_w = os.pipe()
         socket.send_fds(self.channel, [job["id"].encode()], [requests_r, replies_w])
         os.close(requests_r)
         os.close(replies_w)
-        records_r, records_w = os.pipe()
         for fd in (requests_w, replies_r):
             os.set_blocking(fd, False)  # the judge reads and writes with deadlines
-        started = time.monotonic()
-        pid, jobdir = self._fork(job, [requests_w, replies_r, records_w], judge.run)
-        for fd in (requests_w, replies_r, records_w):
-            os.close(fd)
-        raw, exit_code, timed_out = self._supervise(pid, started + job["wall_clock"], records=records_r)
-        os.close(records_r)
-        return {"records": _parse_records(raw), **self._finish(pid, jobdir, exit_code, timed_out, started)}
+        child.send(job, [requests_w, replies_r])
+        os.close(requests_w)  # the judge's copies close when it is done: the program's worker sees it
+        os.close(replies_r)
+        raw, done, timed_out = child.collect(job["id"], started + job["wall_clock"])
+        if not done or child.served >= JUDGE_JOBS_PER_CHILD:
+            self._end_judge_child()
+        return {"records": _parse_records(raw), "exit_code": None, "timed_out": timed_out, "duration": time.monotonic() - started}
+
+    def _judge_child(self) -> _JudgeChild:
+        """The judge child serving this worker's jobs, forked (and confined) when there is none
+        or the last one ended between jobs."""
+        if self.judge is not None and not self.judge.alive():
+            self._end_judge_child()
+        if self.judge is None:
+            jobs_r, jobs_w = os.pipe()
+            control, control_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            records_r, records_w = os.pipe()
+            pid, folder = self._fork({"wall_clock": None}, [jobs_r, control_child.fileno(), records_w], judge.serve)
+            for fd in (jobs_r, records_w):
+                os.close(fd)
+            control_child.close()
+            if not _was_confined(self.confined_read, wait=WORKER_CHILD_START):
+                raise SystemExit("sandbox worker: the judge could not be confined")  # the pool retries
+            self.judge = _JudgeChild(pid, folder, jobs_w, control, records_r)
+        return self.judge
+
+    def _end_judge_child(self) -> None:
+        child, self.judge = self.judge, None
+        if child is not None:
+            child.close()
+            self._kill_leftovers(child.pid)
+            _remove_tree(child.folder)
 
     def _run_program(self, job: dict[str, Any]) -> dict[str, Any]:
         message, fds, _, _ = socket.recv_fds(self.channel, 256, 2)
@@ -209,16 +236,18 @@ class Worker:
             os._exit(0)
 
     def _limit_resources(self, job: dict[str, Any]) -> None:
-        cpu = int(job["wall_clock"]) + 1
+        """A job's limits; a judge child serving many jobs has no CPU limit of its own (its
+        worker stops it at each job's wall clock)."""
         memory = self.s["memory_mb"] * 1024 * 1024
         limits = {
             resource.RLIMIT_AS: memory,
-            resource.RLIMIT_CPU: cpu,
             resource.RLIMIT_NPROC: self.nproc_limit,
             resource.RLIMIT_FSIZE: self.s["max_file_mb"] * 1024 * 1024,
             resource.RLIMIT_NOFILE: self.s["max_open_files"],
             resource.RLIMIT_CORE: 0,
         }
+        if job["wall_clock"] is not None:
+            limits[resource.RLIMIT_CPU] = int(job["wall_clock"]) + 1
         for kind, value in limits.items():
             _, hard = resource.getrlimit(kind)
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
@@ -283,6 +312,65 @@ class Worker:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(child, signal.SIGKILL)
             time.sleep(0.001)
+
+
+class _JudgeChild:
+    """A judge child that serves job after job (``judge.serve``): one fork, one confinement and
+    one set of page copies per worker instead of per job. Only the trusted worker talks to it:
+    each job arrives on ``jobs`` with the two pipe ends to that job's program on ``control``, and
+    its records come back on ``records`` followed by a ``done`` line naming the job."""
+
+    def __init__(self, pid: int, folder: str, jobs: int, control: socket.socket, records: int):
+        self.pid, self.folder, self.jobs, self.control, self.records = pid, folder, jobs, control, records
+        self.pidfd = os.pidfd_open(pid)
+        self.buffer = bytearray()
+        self.served = 0
+
+    def alive(self) -> bool:
+        return not select.select([self.pidfd], [], [], 0)[0]
+
+    def send(self, job: dict[str, Any], fds: list[int]) -> None:
+        socket.send_fds(self.control, [job["id"].encode()], fds)
+        with contextlib.suppress(BrokenPipeError):  # it died: collect finds it gone
+            write_frame(self.jobs, pickle.dumps(job))
+        self.served += 1
+
+    def collect(self, job_id: str, deadline: float) -> tuple[bytes, bool, bool]:
+        """(the job's records, whether the judge finished it, whether the wall clock ran out)."""
+        marker = json.dumps({"event": "done", "id": job_id}).encode() + b"\n"
+        poller = select.poll()
+        poller.register(self.records, select.POLLIN)
+        poller.register(self.pidfd, select.POLLIN)
+        searched = 0
+        while True:
+            found = self.buffer.find(marker, max(0, searched - len(marker)))
+            if found >= 0:
+                raw = bytes(self.buffer[:found])
+                del self.buffer[: found + len(marker)]
+                return raw, True, False
+            searched = len(self.buffer)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or len(self.buffer) > RECORD_BYTES_LIMIT:  # a runaway judge or a flood
+                return bytes(self.buffer), False, True
+            ready = [fd for fd, _ in poller.poll(remaining * 1000)]
+            if self.records in ready:
+                data = os.read(self.records, 65536)
+                self.buffer += data
+                if data:
+                    continue
+            if ready and (self.pidfd in ready or self.records in ready):
+                self.buffer += _drain(self.records)
+                if self.buffer.find(marker) < 0:
+                    return bytes(self.buffer), False, False
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        for fd in (self.jobs, self.records, self.pidfd):
+            os.close(fd)
+        self.control.close()
 
 
 def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
@@ -383,8 +471,11 @@ def _redirect_stdio(jobdir: str) -> None:
     sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
 
 
-def _was_confined(fd: int) -> bool:
-    """The child writes one byte once it is confined, before the program can run."""
+def _was_confined(fd: int, wait: float = 0.0) -> bool:
+    """The child writes one byte once it is confined, before the program can run (``wait``:
+    seconds to wait for it, for a child that goes on running)."""
+    if wait:
+        select.select([fd], [], [], wait)
     os.set_blocking(fd, False)
     try:
         return os.read(fd, 1) == b"1"
@@ -522,6 +613,8 @@ def main() -> None:
     failure = worker.check_confinement()
     if failure:
         ready = {"ready": False, "error": f"process confinement failed: {failure}"}
+    elif settings["role"] == "judge":
+        worker._judge_child()  # ready before the first job, as the worker itself is
     write_message(proto_out, json.dumps(ready).encode())
     if failure:
         return
