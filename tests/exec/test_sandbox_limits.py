@@ -126,3 +126,21 @@ def test_the_folder_a_worker_starts_in_is_not_on_the_judges_path(sandbox: Sandbo
     )
     ((_, result),) = list(sandbox.run([Job("def add(a, b):\n    return a + b\n", [TestCase("assert", code)], "add")]))
     assert statuses(result) == [PASS], result.outcomes
+
+
+def test_one_judge_serves_a_workers_jobs_and_a_stuck_one_is_replaced() -> None:
+    """The judge worker forks its judge child once: module state the tests' code changes is
+    still there for the next job (the count goes 1, 2, ...). A judge that runs past a job's wall
+    clock is killed and a fresh one judges the next job (the count starts again)."""
+    count = (
+        "import sys, types\nprobe = sys.modules.setdefault('_plum_judge_probe', types.ModuleType('_plum_judge_probe'))\n"
+        "probe.count = getattr(probe, 'count', 0) + 1\nassert add(probe.count, 0) == 1\n"
+    )
+    stuck = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass\n"
+    add = "def add(a, b):\n    return a + b\n"
+    jobs = [Job(add, [TestCase("assert", count)], "add"), Job(add, [TestCase("assert", count)], "add"),
+            Job(add, [TestCase("assert", stuck)], "add", time_limits=[0.2], load_time_limit=0.5),
+            Job(add, [TestCase("assert", count)], "add")]
+    with Sandbox(SandboxConfig(workers=1, grace=0.2)) as sb:
+        results = [result for _, result in sorted(sb.run(jobs))]
+    assert [statuses(r) for r in results] == [[PASS], [FAIL], [TIMEOUT], [PASS]], [r.outcomes for r in results]
