@@ -5,16 +5,20 @@ process or in children it forks (medians over ``--rounds``):
 
 - ``fork``: a bare ``fork`` + ``_exit`` + ``waitpid`` of this process (the preloads imported and
   frozen as a worker has them): the floor of any job.
-- ``child_setup``: what a worker's child does before the program or the judge runs (session,
-  job folder, stdio files, rlimits, closing descriptors, and seccomp + Landlock at the process
-  level), timed inside the child, next to ``confinement`` alone.
+- ``child_setup``: what a worker's child does before the program runs (session, job folder,
+  stdio files, rlimits, closing descriptors, and seccomp + Landlock at the process level), timed
+  inside the child, next to ``confinement`` alone. Paid per job by the program's child; the
+  judge's child pays it once per worker (it serves job after job).
 - ``load_program``: setup + program compiled and run (HumanEval/0's canonical solution).
 - ``round_trip``: one call from the judge into the program's process over the engine's pipes
   (``remote.Channel`` to ``harness.serve``), next to the same call made locally.
 - ``comparison``: the pool turning a judge's records into outcomes (``pool._to_result``) for an
   io job of 100 tests.
 - ``teardown``: killing and reaping what a job left, removing its folder (``Worker._finish``'s
-  steps), as root also the sweep of world-writable folders and the ``kill(-1)`` as the job's uid.
+  steps) as a process-level worker does it (this process is not PID 1 of a namespace, so the
+  namespace level's ``kill(-1)`` is not what is timed); ``root_sweep`` is the ``kill(-1)`` as the
+  job's uid and the sweep of world-writable folders, which a root worker does only where seccomp
+  or Landlock is missing.
 - ``result_writing``: redaction of a result and its JSON row.
 
 End to end, through a real ``Sandbox`` (1 worker, so the numbers are per job, not per core):
@@ -292,7 +296,8 @@ def main() -> None:
         "load_program": load_program(args.rounds),
         "round_trip": round_trip(args.rounds),
         "comparison_100_io_tests": comparison(args.rounds),
-        "teardown": teardown(judge_side, args.rounds),
+        # A namespace worker is PID 1 and ends a job with kill(-1): not something this process can time.
+        "teardown": teardown(judge_side, args.rounds) if args.isolation == "process" else "see --isolation process",
         "result_writing": result_writing(args.rounds),
     }
     worker._remove_tree(judge_side.workdir)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import tracemalloc
@@ -144,3 +145,36 @@ def test_one_judge_serves_a_workers_jobs_and_a_stuck_one_is_replaced() -> None:
     with Sandbox(SandboxConfig(workers=1, grace=0.2)) as sb:
         results = [result for _, result in sorted(sb.run(jobs))]
     assert [statuses(r) for r in results] == [[PASS], [FAIL], [TIMEOUT], [PASS]], [r.outcomes for r in results]
+
+
+def test_io_calls_go_ahead_of_their_tests_and_keep_their_own_verdicts(sandbox: Sandbox) -> None:
+    """The leading io tests' calls are sent before their tests run (a window at a time), the
+    program answers them in order, and each test still gets its own verdict and time limit."""
+    import os
+
+    from plum_exec.sandbox.protocol import FrameReader
+    from plum_exec.sandbox.remote import Clock, Remote
+
+    requests_r, requests_w = os.pipe()
+    replies_r, replies_w = os.pipe()
+    for fd in (requests_w, replies_r):
+        os.set_blocking(fd, False)
+    channel = Channel(requests_w, replies_r, Clock())
+    channel.queue_io([(i, [i], "exact", 1.0) for i in range(3)])
+    for sequence in (1, 2, 3):
+        os.write(replies_w, _frame({"q": sequence, "v": sequence * 10}))
+    with channel.clock.limit(1.0):
+        assert channel.call_io(Remote(channel, 0, plain_results=True), [0], "exact", 0) == 10
+    reader = FrameReader(requests_r)
+    sent = [json.loads(reader.read()) for _ in range(3)]  # all three, before tests 1 and 2 ran
+    assert [(r["q"], r["a"], r["t"]) for r in sent] == [(1, {"L": [0]}, 1.0), (2, {"L": [1]}, 1.0), (3, {"L": [2]}, 1.0)]
+
+    program = "def f(x):\n    while x == 2:\n        pass\n    return 2 * x\n"
+    tests = [TestCase("io", inputs=[x], expected=want, has_expected=True) for x, want in ((1, 2), (2, 4), (3, 7), (4, 8))]
+    ((_, result),) = list(sandbox.run([Job(program, tests, "f", time_limits=[0.3] * 4)]))
+    assert statuses(result) == [PASS, TIMEOUT, FAIL, PASS], result.outcomes
+
+
+def _frame(message: dict) -> bytes:
+    payload = json.dumps(message).encode()
+    return len(payload).to_bytes(4, "big") + payload

@@ -103,6 +103,8 @@ def _judge(job: dict[str, Any], requests_fd: int, replies_fd: int, write: Any) -
 def _run_tests(job: dict[str, Any], namespace: JudgeNamespace, write: Any) -> None:
     channel = namespace.channel
     import_setup(job["setup"], namespace)
+    if job["entry_point"] and dict.get(namespace, job["entry_point"]) is not None:
+        channel.queue_io(_leading_io_calls(job))
     skip: tuple[str, str] | None = None
     for index, test in enumerate(job["tests"]):
         if skip is not None:
@@ -118,6 +120,17 @@ def _run_tests(job: dict[str, Any], namespace: JudgeNamespace, write: Any) -> No
             skip = ("timeout", "an earlier test timed out")
 
 
+def _leading_io_calls(job: dict[str, Any]) -> list[tuple[int, Any, str, float]]:
+    """The io tests before the first test of another kind: their calls can go ahead (a later
+    test's own calls must not wait behind them, on its clock)."""
+    calls = []
+    for index, test in enumerate(job["tests"]):
+        if test["kind"] != "io":
+            break
+        calls.append((index, test["inputs"], test["oracle"], job["time_limits"][index]))
+    return calls
+
+
 def _run_test(
     index: int, test: dict[str, Any], job: dict[str, Any], namespace: JudgeNamespace, clock: Clock
 ) -> tuple[dict[str, Any], type[BaseException] | None]:
@@ -127,7 +140,7 @@ def _run_test(
     started = time.perf_counter()
     try:
         with clock.limit(job["time_limits"][index]):
-            output = _execute(test, namespace)
+            output = _execute(index, test, namespace)
         record["s"] = "pass"
         if test["kind"] == "io":
             record["o"] = output  # as the program encoded it: the pool decodes and compares
@@ -150,10 +163,10 @@ def _run_test(
     return record, stop
 
 
-def _execute(test: dict[str, Any], namespace: JudgeNamespace) -> Any:
+def _execute(index: int, test: dict[str, Any], namespace: JudgeNamespace) -> Any:
     kind = test["kind"]
     if kind == "io":
-        return namespace.channel.call_io(namespace.entry(), test["inputs"], test["oracle"])
+        return namespace.channel.call_io(namespace.entry(), test["inputs"], test["oracle"], index)
     if kind in LCB_KINDS:
         return namespace.channel.lcb({"kind": kind, "inputs": test["inputs"]})
     exec(compile_test(test["code"]), namespace)

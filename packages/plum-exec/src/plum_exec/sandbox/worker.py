@@ -173,7 +173,7 @@ class Worker:
         pid, jobdir = self._fork(job, [requests_r, replies_w], harness.serve)
         os.close(replies_w)  # the judge sees the end of the replies when the program's process ends
         # The judge closing its end of the requests means it is done: stop the program then.
-        raw, exit_code, timed_out = self._supervise(pid, started + job["wall_clock"], hangup=requests_r)
+        exit_code, timed_out = self._supervise(pid, started + job["wall_clock"], requests_r)
         os.close(requests_r)
         return self._finish(pid, jobdir, exit_code, timed_out, started)
 
@@ -253,46 +253,23 @@ class Worker:
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(kind, (value, value))
 
-    def _supervise(
-        self, pid: int, deadline: float, records: int | None = None, hangup: int | None = None
-    ) -> tuple[bytes, int | None, bool]:
-        """Wait until the child exits, ``hangup`` loses its last writer or the wall clock runs
-        out, collecting what arrives on ``records``."""
+    def _supervise(self, pid: int, deadline: float, hangup: int) -> tuple[int | None, bool]:
+        """Wait until the program's child exits, ``hangup`` loses its last writer (the judge is
+        done with the job) or the wall clock runs out; kill and reap the child."""
         pidfd = os.pidfd_open(pid)
-        chunks: list[bytes] = []
-        size, exited, timed_out = 0, False, False
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        if records is not None:
-            poller.register(records, select.POLLIN)
-        if hangup is not None:
-            poller.register(hangup, 0)  # POLLHUP only: the data is not ours to read
+        poller.register(hangup, 0)  # POLLHUP only: the data is not ours to read
+        timed_out = False
         try:
-            while not exited:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    break
-                for fd, _ in poller.poll(remaining * 1000):
-                    if fd in (pidfd, hangup):
-                        exited = True
-                    elif size < RECORD_BYTES_LIMIT:
-                        data = os.read(fd, 65536)
-                        if not data:
-                            poller.unregister(fd)
-                        chunks.append(data)
-                        size += len(data)
-                    else:
-                        timed_out = True  # a record flood: stop it like a runaway program
-                        exited = True
+            if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+                timed_out = True
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
-            if records is not None:
-                chunks.append(_drain(records))
         finally:
             os.close(pidfd)
-        return b"".join(chunks), os.waitstatus_to_exitcode(status), timed_out
+        return os.waitstatus_to_exitcode(status), timed_out
 
     def _kill_leftovers(self, pid: int) -> None:
         """Kill every process the job started, whatever session or process group it moved to."""
