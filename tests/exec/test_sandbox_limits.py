@@ -54,12 +54,15 @@ def test_a_reference_where_plain_data_was_asked_is_a_failure(sandbox: Sandbox) -
 
 
 def test_a_stream_of_junk_replies_ends_at_the_test_limit(sandbox: Sandbox) -> None:
-    """Whole frames (atomic writes) that answer nothing, without pause: the judge used to read them until the job's
+    """Whole frames that answer nothing, written faster than the judge reads them: the judge used to read them until the job's
     whole wall clock (load limit + every test's limit), defeating stop_after_timeout."""
     program = (
-        "import os, struct\njunk = struct.pack('>I', 2) + b'[]'\n"
-        "def add(a, b):\n    while True:\n        for fd in range(3, 12):\n"
-        "            try:\n                os.write(fd, junk)\n            except OSError:\n                pass\n"
+        "import os, signal, struct\njunk = (struct.pack('>I', 2) + b'[]') * 10000\n"
+        "def add(a, b):\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n    while True:\n        for fd in range(3, 12):\n"
+        "            view = memoryview(junk)\n"
+        "            while view:  # whole frames only: a partial write is finished, not restarted\n"
+        "                try:\n                    view = view[os.write(fd, view):]\n"
+        "                except OSError:\n                    break\n"
     )
     tests = [TestCase("assert", "assert add(1, 2) == 3")] * 3
     job = Job(program, tests, "add", time_limits=[0.5] * 3, load_time_limit=10.0, stop_after_timeout=True)
