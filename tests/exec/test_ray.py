@@ -182,6 +182,43 @@ def test_testgen_jobs_run_on_the_cluster(cluster: Cluster) -> None:
     assert there == here and sum(here.values()) == 44
 
 
+RESPONSE = """```python
+def double(x):
+    return 2 * x
+```
+```python
+assert double(2) == 4
+assert double(0) == 1
+assert double(-3) == -6
+```"""
+
+
+class OneAnswer:
+    """The Generator protocol with one fixed answer (a test double for the model)."""
+
+    chat, prefill = True, False
+
+    def generate(self, prompts: list, params: object) -> list:
+        from plum_data.generation import Completion
+
+        return [[Completion(text=RESPONSE, finish_reason="stop")] * params.n for _ in prompts]  # type: ignore[attr-defined]
+
+
+def test_testgen_validates_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
+    """``plum testgen --ray``: the same kept and rejected tests as with the local pool."""
+    from plum_data.instructions import Instruction
+    from plum_data.testgen import TestGenConfig, output_paths, synthesize_tests
+
+    instructions = [Instruction(f"gen/{i}", "Double a number.", entry_point="double") for i in range(3)]
+    logs = []
+    for name, ray_address in (("local", None), ("ray", cluster.address)):
+        out = tmp_path / name / "problems.jsonl"
+        synthesize_tests(instructions, OneAnswer(), out, TestGenConfig(min_tests=1), SandboxConfig(workers=1), ray=ray_address)
+        logs.append([(r["task_id"], r["problem"], r["rejected_tests"]) for r in read_jsonl(output_paths(out)[1])])
+    assert logs[0] == logs[1]
+    assert [len(problem["tests"]) for _, problem, _ in logs[1]] == [2, 2, 2]
+
+
 def test_errors_before_any_work(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     problems, samples = humaneval_samples(1)
     out = tmp_path / "r.jsonl"
