@@ -68,7 +68,10 @@ def main() -> None:
 def on_cluster(work: Path, samples: Path, nodes: int, cpus: int, rounds: int) -> dict:
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": cpus, "node_ip_address": "127.0.0.1", "include_dashboard": False})
+    # Ray's memory monitor off: on a shared machine it kills the actors for others' memory.
+    head = {"num_cpus": cpus, "node_ip_address": "127.0.0.1", "include_dashboard": False,
+            "_system_config": {"memory_monitor_refresh_ms": 0}}  # fmt: skip
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     try:
         for _ in range(nodes - 1):
             cluster.add_node(num_cpus=cpus, node_ip_address="127.0.0.1")

@@ -33,13 +33,15 @@ from plum_exec.evaluation import EvaluationConfig, evaluate_samples  # noqa: E40
 from plum_exec.jsonl import read_jsonl  # noqa: E402
 from plum_exec.problems import load_benchmark  # noqa: E402
 from plum_exec.records import Problem, Sample, TestCase  # noqa: E402
-from plum_exec.sandbox import Sandbox, SandboxConfig  # noqa: E402
+from plum_exec.sandbox import SandboxConfig  # noqa: E402
 
 pytestmark = pytest.mark.slow
 NODE = {"num_cpus": 1, "node_ip_address": "127.0.0.1"}
 NODE_SECRET = ("PLUMTEST_NODE_TOKEN", "node-secret-3f9a1c77e2")
-# Dead nodes noticed within ~2 s instead of Ray's default ~30 s.
-HEAD = {**NODE, "include_dashboard": False, "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 4}}
+# Dead nodes noticed within ~2 s instead of Ray's default ~30 s; Ray's memory monitor off (it
+# kills workers when the whole machine is short of memory, whoever holds it: a shared CI box).
+SYSTEM = {"health_check_period_ms": 500, "health_check_failure_threshold": 4, "memory_monitor_refresh_ms": 0}
+HEAD = {**NODE, "include_dashboard": False, "_system_config": SYSTEM}
 
 
 @pytest.fixture(scope="session")
@@ -185,18 +187,16 @@ def _actor_environments(run: threading.Thread) -> list[bytes]:
     return []
 
 
-def test_testgen_jobs_run_on_the_cluster(cluster: Cluster) -> None:
+def test_jobs_run_on_every_node(cluster: Cluster) -> None:
     """``RayCluster.run``: the ``Sandbox.run`` interface test synthesis uses, across nodes."""
     from plum_exec.cluster import RayCluster
     from plum_exec.sandbox import Job
 
     jobs = [Job(f"def f():\n    return {i % 3}\n", [TestCase("assert", "assert f() == 0")], "f") for i in range(130)]
-    with Sandbox(SandboxConfig(workers=1)) as local:
-        here = {i: r.passed for i, r in local.run(jobs)}
     with RayCluster(cluster.address, SandboxConfig(workers=1)) as remote:
-        there = {i: r.passed for i, r in remote.run(jobs)}
-        assert len(remote.judged) == 2
-    assert there == here and sum(here.values()) == 44
+        passed = dict(sorted((i, r.passed) for i, r in remote.run(jobs)))
+        assert len(remote.judged) == 2 and sum(remote.judged.values()) == len(jobs)
+    assert passed == {i: i % 3 == 0 for i in range(len(jobs))}
 
 
 RESPONSE = """```python

@@ -73,6 +73,7 @@ class _Shard:
 @dataclass
 class _Flight:
     node_id: str
+    actor: Any
     shard: _Shard
 
 
@@ -99,16 +100,21 @@ class RayCluster:
     def _start(self, sandbox: SandboxConfig, workers: int | None) -> None:
         nodes = _nodes_with_cpus(self.ray, self.address)
         _check_versions(self.ray, nodes)
-        actor_class = self.ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(NodeSandbox)
-        strategy = self.ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy
+        self._sandbox, self._restarts = sandbox, Counter[str]()
         for node in nodes:
             node.workers = workers or node.cpus
-            config = dataclasses.replace(sandbox, workers=node.workers)
-            self._actors[node.node_id] = actor_class.options(
-                num_cpus=min(node.workers, node.cpus),
-                scheduling_strategy=strategy(node.node_id, soft=False),
-            ).remote(config)
-        ready = {self._actors[n.node_id].level.remote(): n for n in nodes}
+        self._await_actors({n.node_id: self._start_actor(n) for n in nodes}, nodes)
+
+    def _start_actor(self, node: NodeFacts) -> Any:
+        """The node's sandbox actor; it reserves its workers' CPUs (at most the node's)."""
+        actor_class = self.ray.remote(num_cpus=0, max_restarts=0, max_task_retries=0)(NodeSandbox)
+        strategy = self.ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy
+        return actor_class.options(
+            num_cpus=min(node.workers, node.cpus), scheduling_strategy=strategy(node.node_id, soft=False)
+        ).remote(dataclasses.replace(self._sandbox, workers=node.workers))
+
+    def _await_actors(self, actors: dict[str, Any], nodes: list[NodeFacts]) -> None:
+        ready = {actors[n.node_id].level.remote(): n for n in nodes}
         done, waiting = self.ray.wait(list(ready), num_returns=len(ready), timeout=ACTOR_START_TIMEOUT)
         for ref in done:
             node = ready[ref]
@@ -117,12 +123,24 @@ class RayCluster:
             except self.ray.exceptions.RayError as exc:
                 raise PlumError(f"--ray {self.address}: node {node.ip} ({node.node_id[:12]}): its sandbox did not start: {_first_line(exc)}") from None
             self.nodes[node.node_id] = node
+            self._actors[node.node_id] = actors[node.node_id]
         if waiting:
             names = ", ".join(ready[ref].ip for ref in waiting)
             raise PlumError(
                 f"--ray {self.address}: no free CPU for plum-exec's sandbox within {ACTOR_START_TIMEOUT:.0f} s "
                 f"on {names} (other Ray work holds them; lower --workers or free the nodes)"
             )
+
+    def _restart(self, node_id: str) -> None:
+        """An actor Ray's memory monitor killed (its node short of memory, the node alive) gets a
+        fresh pool there, up to ``MAX_ATTEMPTS`` times per node."""
+        alive = {n["NodeID"] for n in self.ray.nodes() if n.get("Alive")}
+        self._restarts[node_id] += 1
+        if node_id not in alive or self._restarts[node_id] > MAX_ATTEMPTS:
+            return
+        node = self.nodes[node_id]
+        with contextlib.suppress(PlumError):  # not this time: the other nodes go on
+            self._await_actors({node_id: self._start_actor(node)}, [node])
 
     @property
     def level(self) -> str:
@@ -240,24 +258,27 @@ class RayCluster:
             while queue and busy[node_id] < IN_FLIGHT_PER_NODE:
                 shard = queue.popleft()
                 generator = getattr(actor, method).remote(shard.items, shard.context)
-                flights[generator] = _Flight(node_id, shard)
+                flights[generator] = _Flight(node_id, actor, shard)
                 busy[node_id] += 1
 
     def _lose(self, flight: _Flight, exc: Exception) -> None:
         """A shard ended unfinished. An error plum-exec raised on the node (a broken benchmark, a
-        pool that cannot start) ends the run, as it would locally; a node fault drops the node."""
+        pool that cannot start) ends the run, as it would locally; a node fault drops the node's
+        actor (its other shards end the same way) and starts another if the node lives."""
         if isinstance(exc, self.ray.exceptions.RayTaskError):
             cause = getattr(exc, "cause", None)
             if isinstance(cause, PlumError):
                 raise PlumError(str(cause)) from None
             raise PlumError(f"--ray {self.address}: node {self.nodes[flight.node_id].ip}: {_first_line(exc)}") from None
-        actor = self._actors.pop(flight.node_id, None)
-        if actor is None:
-            return
+        if self._actors.get(flight.node_id) is not flight.actor:
+            return  # that actor's loss was handled with one of its other shards
+        actor = self._actors.pop(flight.node_id)
         node = self.nodes[flight.node_id]
-        log.warning("Ray node %s (%s) lost (%s): its unfinished work goes to other nodes", node.ip, flight.node_id[:12], type(exc).__name__)
+        log.warning("Ray node %s (%s): sandbox lost (%s); its unfinished work goes out again", node.ip, flight.node_id[:12], type(exc).__name__)
         with contextlib.suppress(Exception):  # gone with its node; a live one must not run on
             self.ray.kill(actor)
+        if isinstance(exc, self.ray.exceptions.OutOfMemoryError):
+            self._restart(flight.node_id)
 
 
 class NodeSandbox:
