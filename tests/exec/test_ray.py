@@ -139,6 +139,10 @@ def test_rerun_after_the_driver_is_killed_resumes(cluster: Cluster, tmp_path: Pa
     assert len(rows) == len(samples)  # the rerun added only what the killed run had not finished
     assert {(r["task_id"], r["sample_id"]) for r in rows} == {(s.task_id, s.sample_id) for s in samples}
     assert {r["base_status"] for r in rows} == {"pass"}
+    card = (tmp_path / "out" / "README.md").read_text()
+    stats = json.loads(card.split("## Statistics")[1].split("```json")[1].split("```")[0])
+    assert sum(n["samples"] for n in stats["nodes"].values()) == len(samples) - before  # judged by the rerun
+    assert all(n["sandbox"] == stats["sandbox"] for n in stats["nodes"].values())
 
 
 def test_no_secret_of_the_caller_or_the_node_reaches_a_program(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
