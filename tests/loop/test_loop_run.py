@@ -182,9 +182,9 @@ def test_rerun_of_a_finished_run_redoes_nothing(
 ):
     copy = Path(shutil.copytree(reference_run, tmp_path / "run"))
     before = digest(RunFolder(copy), STAGE_KEYS)
-    # A different worker count changes speed, not results: not a config change.
+    # A different worker count, or another Ray cluster, changes speed, not results: not a config change.
     run(
-        make_config(tiny_model_dir, problems_file, execution__workers=1),
+        make_config(tiny_model_dir, problems_file, execution__workers=1, execution__ray="127.0.0.1:9"),
         copy,
         console=QUIET,
     )

@@ -25,7 +25,7 @@ from plumcode.loop.hub import model_target, pushed_dataset
 # change them (another machine, another server) without invalidating finished stages.
 RUNTIME_KEYS = frozenset(
     {"workers", "batch_size", "max_concurrency", "max_retries", "request_timeout", "api_key_env",
-     "gpu_memory_utilization", "device"}
+     "gpu_memory_utilization", "device", "ray"}
 )  # fmt: skip
 
 
@@ -319,6 +319,8 @@ def _synthesize(
         out,
         testgen,
         execution.sandbox_config(),
+        ray=execution.ray,
+        ray_workers=execution.workers,
     )
 
 

@@ -25,6 +25,7 @@ plum-exec evaluate-samples --benchmark livecodebench --release-version release_v
     --start-date 2024-01-01 --samples samples.jsonl --out results.jsonl
 plum-exec evaluate-samples --problems my_problems.jsonl --samples my-org/samples@main --out results/ \\
     --push-to-hub my-org/results
+plum-exec evaluate-samples --benchmark humaneval+ --samples samples.jsonl --out results/ --ray auto
 """
 
 

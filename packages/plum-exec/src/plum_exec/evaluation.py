@@ -36,7 +36,8 @@ class EvaluationConfig:
     """How samples are executed.
 
     Parameters:
-        workers: sandbox workers running samples in parallel (default: CPU cores).
+        workers: sandbox workers running samples in parallel (default: CPU cores); with ``ray``,
+            per node (default: the CPUs Ray reports for that node).
         timeout: per-test time limit floor in seconds. A test with a reference time gets
             ``max(timeout, time_factor * reference time)`` (EvalPlus's rule); others get ``timeout``.
         time_factor: multiple of the reference's time a test may take.
@@ -45,11 +46,14 @@ class EvaluationConfig:
         stop_after_timeout: after a sample's first timeout, report its remaining tests as
             timeouts without running them (the verdict is already a failure; this is what makes
             looping programs cheap). Turn off for complete per-test verdicts.
+        ray: a Ray cluster's address (``HOST:PORT``, or ``auto``: ``RAY_ADDRESS`` or the cluster
+            ``ray start`` made here) to run on its nodes, one sandbox pool per node
+            (docs/scaling.md). Never changes a verdict.
     """
 
-    workers: int = field(
-        default_factory=lambda: os.cpu_count() or 1,
-        metadata={"help": "parallel sandbox workers (default: CPU cores)"},
+    workers: int | None = field(
+        default=None,
+        metadata={"help": "parallel sandbox workers (default: CPU cores; with --ray: per node, default its CPUs)"},
     )
     timeout: float = field(
         default=1.0,
@@ -72,14 +76,20 @@ class EvaluationConfig:
         default=True,
         metadata={"help": "skip a sample's remaining tests after its first timeout (verdicts are unchanged)"},
     )
+    ray: str | None = field(
+        default=None,
+        metadata={"help": "run on the Ray cluster at HOST:PORT (or auto), one sandbox pool per node (docs/scaling.md)"},
+    )
 
     def __post_init__(self) -> None:
         if self.timeout <= 0 or self.time_factor <= 0:
             raise ValueError("timeout and time_factor must be positive")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
 
     def sandbox_config(self) -> SandboxConfig:
         return SandboxConfig(
-            workers=self.workers, isolation=self.isolation, memory_mb=self.memory_mb
+            workers=self.workers or os.cpu_count() or 1, isolation=self.isolation, memory_mb=self.memory_mb
         )  # type: ignore[arg-type]
 
 
@@ -146,32 +156,62 @@ def evaluate_samples(
     keys = {(s.task_id, s.sample_id): content_key(problems[s.task_id], s, config) for s in samples}
     finished = _finished_rows(out_path, keys)
     pending = [s for s in samples if (s.task_id, s.sample_id) not in finished]
-    with (
-        Sandbox(sandbox_config_for(config, problems)) as sandbox,
-        _progress() as progress,
-        JsonlAppender(out_path) as log,
-    ):
-        level = sandbox.level  # the isolation level and each mechanism in force
-        console.print(f"sandbox: {level}, {config.workers} workers")
-        problems = _with_ground_truth(
-            problems, samples, sandbox, progress
-        )  # cached after a first run
+    judge = _judge_on_ray if config.ray else _judge_here
+    facts: dict[str, Any] = {}
+    with _progress() as progress, JsonlAppender(out_path) as log:
         bar = progress.add_task("samples", total=len(pending))
-        for result in run_samples(problems, pending, sandbox, config):
+        for result in judge(problems, samples, pending, config, progress, facts):
             key = (result.task_id, result.sample_id)
             finished[key] = result
             log.write({**result.to_dict(), CONTENT_FIELD: keys[key]})
             progress.advance(bar)
     wanted = {(s.task_id, s.sample_id) for s in samples}
     summary = summarize([r for key, r in finished.items() if key in wanted], len(problems))
-    summary["dropped_tests"] = sum(
-        p.metadata.get("dropped_tests", 0) for p in problems.values()
-    )
-    summary["sandbox"] = level
+    summary.update(facts)
     groups = pass_at_1_by_group([r for key, r in finished.items() if key in wanted], problems)
     if groups:
         summary["groups"] = groups
     return summary
+
+
+def _judge_here(
+    problems: dict[str, Problem], samples: Sequence[Sample], pending: Sequence[Sample],
+    config: EvaluationConfig, progress: Progress, facts: dict[str, Any],
+) -> Iterator[SampleResult]:  # fmt: skip
+    """This machine's sandbox pool: every reference first, then the pending samples."""
+    with Sandbox(sandbox_config_for(config, problems)) as sandbox:
+        facts["sandbox"] = sandbox.level  # the isolation level and each mechanism in force
+        console.print(f"sandbox: {sandbox.level}, {sandbox.config.workers} workers")
+        problems = _with_ground_truth(problems, samples, sandbox, progress)  # cached after a first run
+        facts["dropped_tests"] = sum(p.metadata.get("dropped_tests", 0) for p in problems.values())
+        yield from run_samples(problems, pending, sandbox, config)
+
+
+def _judge_on_ray(
+    problems: dict[str, Problem], samples: Sequence[Sample], pending: Sequence[Sample],
+    config: EvaluationConfig, progress: Progress, facts: dict[str, Any],
+) -> Iterator[SampleResult]:  # fmt: skip
+    """One sandbox pool per Ray node, a shard per problem: its reference runs on the node that
+    judges its samples, and rows stream back as they finish (plum_exec.cluster)."""
+    from plum_exec.cluster import RayCluster
+
+    todo: dict[str, list[Sample]] = {s.task_id: [] for s in samples}  # every problem: its dropped tests
+    for sample in pending:
+        todo[sample.task_id].append(sample)
+    shards = sorted(((problems[t], todo[t]) for t in todo), key=lambda shard: -len(shard[1]))
+    with RayCluster(config.ray or "", sandbox_config_for(config, problems), config.workers) as cluster:
+        facts["sandbox"] = cluster.level
+        console.print(f"sandbox: {cluster.describe()}; {cluster.level}")
+        truth = progress.add_task("ground truth (references)", total=len(shards))
+        dropped = 0
+        for item in cluster.evaluate(shards, config):
+            if isinstance(item, SampleResult):
+                yield item
+            else:
+                dropped += sum(item.values())
+                progress.advance(truth)
+        facts["dropped_tests"] = dropped
+        facts["nodes"] = cluster.node_stats()
 
 
 def sandbox_config_for(config: EvaluationConfig, problems: dict[str, Problem]) -> SandboxConfig:

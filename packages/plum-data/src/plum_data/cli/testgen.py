@@ -45,6 +45,8 @@ _SECTIONS: dict[str, type] = {
 @cfg.options(GeneratorConfig, skip=("model",))
 @cfg.options(TestGenConfig)
 @cfg.options(SandboxConfig, skip=("preload",))
+@click.option("--ray", metavar="ADDRESS",
+              help="validate on the Ray cluster at HOST:PORT (or auto); --workers is then per node (docs/scaling.md)")  # fmt: skip
 @hub_options
 def testgen(**params: Any) -> None:
     """Ask a generator model for a reference solution and assertions per problem, keep the
@@ -70,7 +72,10 @@ def testgen(**params: Any) -> None:
     generator = load_generator(configs["generator"])
     out, folder = publish.stage_paths(params["out"], "problems.jsonl")
     publish.start_stage(folder)
-    stats = synthesize_tests(instructions, generator, out, configs["testgen"], configs["sandbox"])
+    workers = {**sections.get("sandbox", {}), **cfg.given(SandboxConfig, params)}.get("workers")
+    stats = synthesize_tests(
+        instructions, generator, out, configs["testgen"], configs["sandbox"], ray=params["ray"], ray_workers=workers
+    )
     if stats["problems_infra_error"]:  # incomplete: a rerun retries those; publish nothing half done
         print(f"{stats['problems_infra_error']} problems hit sandbox faults: rerun to finish; no dataset written")
         exit_with(1)

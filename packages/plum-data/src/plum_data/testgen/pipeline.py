@@ -60,8 +60,14 @@ def synthesize_tests(
     config: TestGenConfig | None = None,
     sandbox_config: SandboxConfig | None = None,
     console: Console | None = None,
+    ray: str | None = None,
+    ray_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Generate, validate and write tests for every instruction not already in the log; return stats."""
+    """Generate, validate and write tests for every instruction not already in the log; return stats.
+
+    ``ray``: run the validation jobs on the Ray cluster at this address, ``ray_workers`` sandbox
+    workers per node (None: each node's CPUs); docs/scaling.md.
+    """
     config = config or TestGenConfig()
     console = console or Console(stderr=True)
     templates = load_templates(config.prompt_template, config.policy_prompt_template)
@@ -71,7 +77,7 @@ def synthesize_tests(
     infra_errors = 0
     if todo:
         with (
-            Sandbox(sandbox_config or SandboxConfig()) as sandbox,
+            _sandbox(sandbox_config or SandboxConfig(), ray, ray_workers) as sandbox,
             JsonlAppender(log_path) as log,
             _progress(console) as progress,
         ):
@@ -90,6 +96,15 @@ def synthesize_tests(
     write_json(stats_path, stats)
     print_stats(stats, console)
     return stats
+
+
+def _sandbox(config: SandboxConfig, ray: str | None, workers: int | None) -> Any:
+    """This machine's sandbox pool, or one per node of a Ray cluster (the same ``run``)."""
+    if ray is None:
+        return Sandbox(config)
+    from plum_exec.cluster import RayCluster
+
+    return RayCluster(ray, config, workers)
 
 
 def build_candidate(
