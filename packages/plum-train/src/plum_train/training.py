@@ -126,7 +126,8 @@ class TrainConfig:
         default=None, metadata={"help": "KTO weight of undesirable rows"}
     )
     max_length: int = field(
-        default=1024, metadata={"help": "max tokens of prompt + completion (truncates the end)"}
+        default=1024,
+        metadata={"help": "max tokens of prompt + completion (long prompts lose their start first)"},
     )
     precompute_ref_log_probs: bool = field(
         default=False,
@@ -286,7 +287,7 @@ def _check_learning_signal(history: list[dict[str, Any]], start: int, config: Tr
         f"nonzero gradient (steps {start + 1}-{history[-1].get('step', start) if history else start}, "
         f"largest learning rate {largest['learning_rate']:.3g} with gradient norm {largest['grad_norm']:.3g}); "
         f"check --learning-rate {config.learning_rate} (warmup starts at zero, so a 1-step run with "
-        f"--warmup-steps {config.warmup_steps} trains nothing)"
+        f"--warmup-steps {config.warmup_steps} trains nothing) and that the trained weights get gradients"
     )
 
 
@@ -302,14 +303,13 @@ def _say_kto_balance(rows: list[dict[str, Any]], weights: dict[str, float], outp
     if failing and 1 <= passing / failing <= 4 / 3:
         return
     low, high = passing / (4 / 3) / undesirable, passing / undesirable
+    share = failing / passing if passing else math.inf
     output.say(
-        f"warning: KTO weights desirable {weights['desirable_weight']:g} x {desirable} rows against "
-        f"undesirable {weights['undesirable_weight']:g} x {undesirable} rows: failing samples weigh "
-        + (f"{failing / passing:.2f} of passing ones" if passing else "nothing")
-        + f", outside the KTO paper's balance (passing 1 to 4/3 times failing), so they teach "
-        + ("little" if failing < passing else "more than passing ones")
-        + f"; for that balance use --undesirable-weight {low:.3g} to {high:.3g} (plum prefs --balance "
-        "weights writes it to stats.json), or keep these weights on purpose"
+        f"warning: KTO weights give failing samples {share:.2g} times the weight of passing ones in all "
+        f"(undesirable_weight {weights['undesirable_weight']:g} x {undesirable} rows, desirable_weight "
+        f"{weights['desirable_weight']:g} x {desirable}); the KTO paper's balance is 0.75 to 1, and outside "
+        f"it the lighter side teaches little. For that balance use --undesirable-weight {low:.3g} to "
+        f"{high:.3g} (plum prefs --balance weights writes such weights to stats.json), or keep these on purpose"
     )
 
 
@@ -479,7 +479,7 @@ def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
-        disable_tqdm=True,  # RichProgressCallback draws the bar instead
+        disable_tqdm=True,  # plum's Progress callback prints its own lines
     )
     if push is not None:  # pushed once, at the end (plum calls trainer.push_to_hub itself)
         common.update(hub_model_id=push.repo_id, hub_private_repo=push.private, hub_strategy="end")
