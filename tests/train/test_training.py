@@ -18,7 +18,6 @@ from plum_exec.command import run_main
 from plum_exec.errors import PlumError
 from plum_exec.jsonl import write_jsonl
 from plum_train.cli import cli
-from plum_train.output import LibraryOutput
 from plum_train.training import TrainConfig, train
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -391,6 +390,7 @@ def test_long_prompts_are_cut_so_the_completions_keep_their_signal(
     from trl import DPOTrainer, KTOTrainer, SFTTrainer
 
     from plum_train import training
+    from plum_train.output import LibraryOutput
     from plum_train.truncation import count_signal
 
     config = tiny_config(tiny_model_dir, method=method, max_length=96)
