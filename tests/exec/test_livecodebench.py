@@ -30,6 +30,9 @@ from plum_exec.sandbox.lcb_child import inline_main_block, stdio_source
         ("\n\nYES", "YES"),
         ("a\r\nb\r\n", "a\nb"),  # \r is stripped with each line
         ("1  2", "1 2"),  # numbers: any whitespace between tokens
+        ("1\t2\x0c", "1 2"),  # str.split() and str.strip() whitespace, as there
+        ("a\nb", "a\r\nb\r\n"),  # \r in the expected output, stripped the same way
+        ("YES\u00a0\n", "YES"),  # str.strip() removes Unicode spaces
         ("", ""),
     ],
 )
@@ -52,6 +55,16 @@ def test_stdio_outputs_that_match(output: str, expected: str) -> None:
         ("nan", "NaN"),  # both Decimal NaN, and NaN is never equal
         ("3", ""),
         ("", "3"),
+        # Lines are split on "\n" only (LiveCodeBench's get_stripped_lines), never str.splitlines():
+        # a lone \r, \v, \f, \x1c-\x1e, \x85 or \u2028 joins two lines into one, a wrong answer.
+        ("1\r2", "1\n2"),
+        ("1\x0b2", "1\n2"),
+        ("1\x0c2", "1\n2"),
+        ("1\x1c2", "1\n2"),
+        ("1\x852", "1\n2"),
+        ("1\u20282", "1\n2"),
+        ("a\rb", "a\nb"),
+        ("1\n2", "1\r2"),
     ],
 )
 def test_stdio_outputs_that_are_wrong_answers(output: str, expected: str) -> None:
@@ -167,6 +180,21 @@ def test_stdio_programs_get_lcbs_verdicts(sandbox: Sandbox) -> None:
     results = dict(sandbox.run([_stdio_job(SUM_PROGRAMS[n][0]) for n in names]))
     got = {n: lcb_view([o.status for o in results[i].outcomes]) for i, n in enumerate(names)}
     assert got == {n: SUM_PROGRAMS[n][1] for n in names}
+
+
+def test_line_ends_reach_the_comparison_as_the_program_wrote_them(sandbox: Sandbox) -> None:
+    """\\r\\n line ends pass; a lone \\r (or \\u2028) is no line end there, so two numbers joined
+    by it are one line: a wrong answer against two lines."""
+    two_lines = [TestCase("stdio", inputs="", expected="1\n2\n", has_expected=True)]
+    programs = {
+        "crlf": ("print(1, end='\\r\\n')\nprint(2, end='\\r\\n')\n", PASS),
+        "lone_cr": ("print(1, end='\\r')\nprint(2)\n", FAIL),
+        "line_separator": ("print(1, end='\\u2028')\nprint(2)\n", FAIL),
+        "lf": ("print(1)\nprint(2)\n", PASS),
+    }
+    results = dict(sandbox.run([Job(program, two_lines, None, time_limits=[1.0]) for program, _ in programs.values()]))
+    got = {name: results[i].outcomes[0].status for i, name in enumerate(programs)}
+    assert got == {name: status for name, (_, status) in programs.items()}
 
 
 def test_expected_output_never_enters_the_child(sandbox: Sandbox) -> None:

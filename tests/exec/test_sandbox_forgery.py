@@ -16,6 +16,7 @@ import pytest
 
 from plum_exec.records import INFRA_ERROR, PASS, TestCase
 from plum_exec.sandbox import Job, Sandbox, SandboxConfig, namespace_available
+from plum_exec.sandbox.confinement import landlock_abi, seccomp_unavailable_reason
 
 SECRET = random.randrange(10**6, 10**7)
 TESTS = [
@@ -254,13 +255,15 @@ def _isolation_levels() -> list[str]:
     levels = []
     if namespace_available()[0]:
         levels.append("namespace")
-    if os.geteuid() == 0:
-        levels.append("process")  # as root, process isolation adds a dedicated uid and netns
+    # As root, process isolation adds a dedicated uid and netns; an ordinary user's program and
+    # judge share a uid, and seccomp + Landlock (signals scoped from ABI 6) stand between them.
+    if os.geteuid() == 0 or (seccomp_unavailable_reason() is None and landlock_abi() >= 6):
+        levels.append("process")
     return levels
 
 
 LEVELS = _isolation_levels()
-pytestmark = pytest.mark.skipif(not LEVELS, reason="needs bubblewrap namespaces, or root for the uid-based process level")
+pytestmark = pytest.mark.skipif(not LEVELS, reason="needs bubblewrap namespaces, root, or seccomp + Landlock ABI 6")
 
 
 def _job(program: str) -> Job:

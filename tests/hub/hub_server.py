@@ -4,7 +4,11 @@ to create repos, commit files (regular and LFS), list trees, resolve files and r
 Tests drive the real, unpatched clients against it through ``HF_ENDPOINT``. It keeps every commit
 (files by content, with a sha), so a test can check what one push changed, and it refuses what
 the Hub refuses: writes without the right token, unknown repos, revisions and files (with the
-Hub's ``X-Error-Code`` headers), YAML that does not parse in a README.md. Facts it relies on:
+Hub's ``X-Error-Code`` headers), writes with a read-only token or a fine-grained one without
+``repo.write`` on the namespace or repo, card metadata the Hub rejects (YAML that does not parse,
+a ``size_categories`` value not on the Hub's list, two ``default`` configs, tags that are not
+strings). Like the Hub, it answers an LFS file's sha256 as its oid in preupload (so unchanged
+shards are skipped by the client) and keeps tags beside branches. Facts it relies on:
 ``../shared/docs/hub_testing.md``.
 """
 
@@ -24,9 +28,13 @@ from urllib.parse import parse_qs, unquote, urlparse
 import yaml
 
 LFS_POINTER_SIZE = 134
-_API = re.compile(r"^/api/(models|datasets)/([^/]+/[^/]+?)(?:/(revision|tree|preupload|commit|paths-info|branch|commits)(?:/([^/]*)(?:/(.*))?)?)?$")
+_API = re.compile(r"^/api/(models|datasets)/([^/]+/[^/]+?)(?:/(revision|tree|preupload|commit|paths-info|branch|tag|commits)(?:/([^/]*)(?:/(.*))?)?)?$")
 _RESOLVE = re.compile(r"^/(datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 _LFS_BATCH = re.compile(r"^/(datasets/)?([^/]+/[^/]+)\.git/info/lfs/objects/batch$")
+# The Hub's size_categories values (its dataset metadata validation refuses any other).
+SIZE_CATEGORIES = ("n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B",
+                   "1B<n<10B", "10B<n<100B", "100B<n<1T", "n>1T")
+WRITE_ACTIONS = ("preupload", "commit", "branch", "tag")
 
 
 @dataclass
@@ -37,16 +45,18 @@ class Commit:
     files: dict[str, bytes]
     lfs: set[str]  # paths committed through LFS
     date: float = field(default_factory=time.time)
+    sent: list[str] = field(default_factory=list)  # paths the commit's payload added or deleted
 
 
 @dataclass
 class Repo:
     private: bool
     branches: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
     commits: dict[str, Commit] = field(default_factory=dict)
 
     def commit(self, revision: str) -> Commit | None:
-        sha = self.branches.get(revision, revision)
+        sha = self.branches.get(revision, self.tags.get(revision, revision))
         return self.commits.get(sha)
 
 
@@ -55,6 +65,10 @@ class HubState:
 
     def __init__(self, user: str, token: str, orgs: tuple[str, ...] = ()) -> None:
         self.user, self.token, self.orgs = user, token, orgs
+        # The token's role as whoami reports it: "write", "read", or "fineGrained" with
+        # ``fine_grained`` = whoami's ``scoped`` list ({"entity": {"type", "name"}, "permissions"}).
+        self.role = "write"
+        self.fine_grained: list[dict[str, Any]] = []
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}
         self.lock = threading.Lock()
@@ -149,6 +163,7 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         path = urlparse(self.path).path
+        self.state.requests.append(f"PUT {path}")
         body = self._body()
         if path.startswith("/lfs-upload/"):
             oid = path.rsplit("/", 1)[1]
@@ -182,21 +197,34 @@ class HubHandler(BaseHTTPRequestHandler):
     # --- endpoints ---
     def _whoami(self) -> None:
         if self._token_ok(required=True):
+            token: dict[str, Any] = {"displayName": "test", "role": self.state.role}
+            if self.state.role == "fineGrained":
+                token["fineGrained"] = {"canReadGatedRepos": False, "global": [], "scoped": self.state.fine_grained}
             self._json({"type": "user", "name": self.state.user, "orgs": [{"name": o} for o in self.state.orgs],
-                        "auth": {"accessToken": {"role": "write"}}})  # fmt: skip
+                        "auth": {"type": "access_token", "accessToken": token}})  # fmt: skip
 
-    def _may_write(self, repo_id: str) -> bool:
+    def _may_write(self, repo_id: str, kind: str = "datasets") -> bool:
         if not self._token_ok(required=True):
             return False
-        if repo_id.split("/")[0] not in (self.state.user, *self.state.orgs):
+        if repo_id.split("/")[0] not in (self.state.user, *self.state.orgs) or not self._token_writes(repo_id, kind):
             self._error(403, None, f"You don't have the rights to create or write to {repo_id}")
             return False
         return True
 
+    def _token_writes(self, repo_id: str, kind: str) -> bool:
+        """A write token writes; a read one never; a fine-grained one where a scope grants repo.write."""
+        if self.state.role != "fineGrained":
+            return self.state.role == "write"
+        targets = {repo_id.split("/")[0], f"{kind[:-1]}:{repo_id}"}
+        return any("repo.write" in scope.get("permissions", [])
+                   and (scope["entity"]["name"] if scope["entity"]["type"] in ("user", "org")
+                        else f"{scope['entity']['type']}:{scope['entity']['name']}") in targets
+                   for scope in self.state.fine_grained)  # fmt: skip
+
     def _create_repo(self, payload: dict[str, Any]) -> None:
         kind = f"{payload.get('type') or 'model'}s"
         repo_id = f"{payload.get('organization') or self.state.user}/{payload['name']}"
-        if not self._may_write(repo_id):
+        if not self._may_write(repo_id, kind):
             return
         prefix = "" if kind == "models" else f"{kind}/"
         url = f"http://{self.headers['Host']}/{prefix}{repo_id}"
@@ -210,27 +238,29 @@ class HubHandler(BaseHTTPRequestHandler):
         self._json({"url": url, "name": repo_id, "id": repo_id})
 
     def _validate_yaml(self, payload: dict[str, Any]) -> None:
+        """The Hub's answer: 400 with ``errors: [{message}]`` (huggingface_hub raises ValueError)."""
         content = payload.get("content", "")
         match = re.match(r"^---\s*\n(.*?)\n---", content, re.DOTALL)
         try:
             data = yaml.safe_load(match.group(1)) if match else {}
         except yaml.YAMLError as exc:
-            return self._json({"error": f"Invalid YAML in README.md: {exc}"}, 400)
-        if data is not None and not isinstance(data, dict):
-            return self._json({"error": "README.md metadata must be a mapping"}, 400)
-        self._json({"errors": [], "warnings": []})
+            return self._json({"errors": [{"message": f"Invalid YAML in README.md: {exc}"}], "warnings": []}, 400)
+        errors = metadata_errors(data, payload.get("repoType") or "model")
+        self._json({"errors": [{"message": e} for e in errors], "warnings": []}, 400 if errors else 200)
 
     def _api(self, kind: str, repo_id: str, action: str | None, revision: str, rest: str,
              query: dict[str, list[str]]) -> None:  # fmt: skip
-        if action in ("preupload", "commit", "branch") and not self._may_write(repo_id):
+        if action in WRITE_ACTIONS and not self._may_write(repo_id, kind):
             return
-        if action not in ("preupload", "commit", "branch") and not self._token_ok(required=False):
+        if action not in WRITE_ACTIONS and not self._token_ok(required=False):
             return
         repo = self._repo(kind, repo_id)
         if repo is None:
             return
         if action == "branch":
             return self._create_branch(repo, unquote(revision), json.loads(self._body() or b"{}"))
+        if action == "tag":
+            return self._create_tag(repo, unquote(revision), json.loads(self._body() or b"{}"))
         commit = self._commit_at(repo, revision)
         if commit is None:
             return
@@ -247,13 +277,21 @@ class HubHandler(BaseHTTPRequestHandler):
             files = json.loads(self._body())["files"]
             return self._json({"files": [
                 {"path": f["path"], "uploadMode": "regular" if f["path"].endswith((".md", ".json", ".yaml", ".gitattributes")) else "lfs",
-                 "shouldIgnore": False, "oid": blob_oid(commit.files[f["path"]]) if f["path"] in commit.files else None}
+                 "shouldIgnore": False, "oid": self._oid(commit, f["path"])}
                 for f in files]})  # fmt: skip
         if action == "commit":
             if self.state.fail_commits:
                 return self._json({"error": "Internal Error - We're working hard to fix this as soon as possible!"}, 500)
             return self._commit(kind, repo_id, repo, unquote(revision))
         self._error(404, None, "unknown action")
+
+    @staticmethod
+    def _oid(commit: Commit, path: str) -> str | None:
+        """The Hub's oid of a file already there: sha256 of an LFS file's content, else the git blob sha1."""
+        if path not in commit.files:
+            return None
+        content = commit.files[path]
+        return hashlib.sha256(content).hexdigest() if path in commit.lfs else blob_oid(content)
 
     def _info(self, repo_id: str, repo: Repo, commit: Commit) -> None:
         card = commit.files.get("README.md", b"").decode()
@@ -319,8 +357,17 @@ class HubHandler(BaseHTTPRequestHandler):
         repo.branches[branch] = start.sha
         self._json({})
 
+    def _create_tag(self, repo: Repo, revision: str, payload: dict[str, Any]) -> None:
+        commit = repo.commit(revision)
+        if commit is None:
+            return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        if payload["tag"] in repo.tags or payload["tag"] in repo.branches:
+            return self._json({"error": "Reference already exists"}, 409)
+        repo.tags[payload["tag"]] = commit.sha
+        self._json({})
+
     def _lfs_batch(self, kind: str, repo_id: str) -> None:
-        if not self._may_write(repo_id) or self._repo(kind, repo_id) is None:
+        if not self._may_write(repo_id, kind) or self._repo(kind, repo_id) is None:
             return
         payload = json.loads(self._body())
         host = self.headers["Host"]
@@ -343,6 +390,7 @@ class HubHandler(BaseHTTPRequestHandler):
             if header.get("parentCommit") not in (None, head.sha):
                 return self._json({"error": "A commit has happened since the parent commit"}, 412)
             files, lfs = dict(head.files), set(head.lfs)
+            sent = [line["value"]["path"] for line in lines if line["key"] != "header"]
             for line in lines:
                 key, value = line["key"], line["value"]
                 if key == "file":
@@ -361,6 +409,7 @@ class HubHandler(BaseHTTPRequestHandler):
                         files.pop(name)
                         lfs.discard(name)
             commit = self.state.new_commit(repo, branch, header["summary"], files, lfs)
+            commit.sent = sent
         prefix = "" if kind == "models" else f"{kind}/"
         url = f"http://{self.headers['Host']}/{prefix}{repo_id}/commit/{commit.sha}"
         self._json({"success": True, "commitOid": commit.sha, "commitUrl": url, "pullRequestUrl": None})
@@ -386,6 +435,30 @@ class HubHandler(BaseHTTPRequestHandler):
             status, body = 206, content[start:end + 1]
             headers["Content-Range"] = f"bytes {start}-{end}/{len(content)}"
         self._send(status, body, headers, content_type="application/octet-stream")
+
+
+def metadata_errors(data: Any, repo_type: str) -> list[str]:
+    """What the Hub's metadata validation refuses in a card, as far as plum's cards go."""
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        return ["README.md metadata must be a mapping"]
+    errors = []
+    tags = data.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        errors.append('"tags" must be an array of strings')
+    if repo_type == "dataset":
+        sizes = data.get("size_categories", [])
+        for size in sizes if isinstance(sizes, list) else [sizes]:
+            if size not in SIZE_CATEGORIES:
+                errors.append(f'"size_categories" must be one of {", ".join(SIZE_CATEGORIES)}, got {size!r}')
+        configs = data.get("configs", [])
+        names = [c.get("config_name") for c in configs if isinstance(c, dict)]
+        if len(names) != len(configs) or None in names or len(set(names)) != len(names):
+            errors.append('"configs": each config needs a config_name, and each name once')
+        if sum(1 for c in configs if isinstance(c, dict) and c.get("default")) > 1:
+            errors.append('"configs": only one config can be the default')
+    return errors
 
 
 class HubServer(ThreadingHTTPServer):

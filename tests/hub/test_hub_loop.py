@@ -53,6 +53,11 @@ def test_run_publishes_every_rounds_datasets_and_model(runner, tiny_model_dir):
     for repo_id in names:
         assert f"published {repo_id}" in first.stderr
     assert ("models", "ns/tiny-r01-policy") in runner.hub.state.repos
+    # The model card names the preference data it was trained on, by the commit that was read.
+    model_card = runner.hub.state.repos[("models", "ns/tiny-r01-policy")].commit("main").files["README.md"].decode()
+    prefs_sha = runner.hub.state.repos[("datasets", "ns/tiny-r01-prefs")].branches["main"]
+    assert f"Trained on `ns/tiny-r01-prefs` at commit `{prefs_sha}`" in model_card
+    assert f'"sha": "{prefs_sha}"' in model_card and '"hub_id": "ns/tiny-r01-prefs"' in model_card
     record = json.loads((runner.root / "run" / "hub.json").read_text())
     assert {entry["repo_id"] for entry in record.values()} == set(names)
     assert record["round_01/prefs"]["sha"] == runner.hub.state.repos[("datasets", "ns/tiny-r01-prefs")].branches["main"]

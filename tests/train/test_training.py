@@ -270,6 +270,34 @@ def test_unavailable_reporter_is_a_one_line_error(tmp_path, tiny_model_dir, pref
         )
 
 
+@pytest.mark.parametrize(
+    ("installed", "message"),
+    [(False, r"needs the liger-kernel package \(pip install 'plum-train\[liger\]'\)"), (True, "needs a CUDA GPU")],
+)
+def test_liger_kernel_without_its_package_or_a_gpu_is_a_one_line_error(
+    tmp_path, tiny_model_dir, prefs_dir, monkeypatch, installed, message
+):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: (object() if installed else None) if name == "liger_kernel" else find_spec(name, *a),
+    )  # fmt: skip
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(PlumError, match=message):
+        train(tiny_config(tiny_model_dir, liger_kernel=True), prefs_dir / "kto.jsonl", tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("method", ["kto", "dpo", "sft"])
+def test_liger_kernel_reaches_the_trl_config(tmp_path, tiny_model_dir, method):
+    from plum_train.training import _trl_args
+
+    assert _trl_args(tiny_config(tiny_model_dir, method=method, liger_kernel=True), {}, tmp_path).use_liger_kernel
+    assert not _trl_args(tiny_config(tiny_model_dir, method=method), {}, tmp_path).use_liger_kernel
+
+
 def test_cli_train_and_its_errors(tmp_path, tiny_model_dir, prefs_dir, capsys):
     argv = [
         "train",

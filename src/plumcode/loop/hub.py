@@ -79,8 +79,7 @@ class RunPublisher:
         write_json(self.folder.root / RECORD_FILE, record)
 
     def _record(self) -> dict[str, Any]:
-        path = self.folder.root / RECORD_FILE
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return _read_record(self.folder)
 
     def _dataset(self, kind: str, round_: int | None, stage: Stage) -> tuple[Path, Any]:
         """The stage's dataset folder (beside its JSONL files) and its card."""
@@ -134,6 +133,17 @@ class RunPublisher:
         folder = self.folder.prefs(round_ or 0)
         stats = json.loads((folder / STATS_FILE).read_text(encoding="utf-8"))
         return folder, preferences_card(folder, stats, record)
+
+
+def _read_record(folder: RunFolder) -> dict[str, Any]:
+    path = folder.root / RECORD_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def pushed_dataset(folder: RunFolder, key: str) -> str | None:
+    """The Hub spec ``repo@sha`` of stage ``key``'s pushed dataset, or None if it was not pushed."""
+    pushed = _read_record(folder).get(key) or {}
+    return f"{pushed['repo_id']}@{pushed['sha']}" if pushed.get("sha") else None
 
 
 def _dataset_kind(key: str) -> tuple[str, int | None] | None:

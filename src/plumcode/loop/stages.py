@@ -19,7 +19,7 @@ from plum_exec.hub import PushTarget
 from plum_train.training import EXPORT_DIR
 from plumcode.loop.config import RunConfig, config_to_dict, load_eval_set
 from plumcode.loop.folder import RunFolder, Stage
-from plumcode.loop.hub import model_target
+from plumcode.loop.hub import model_target, pushed_dataset
 
 # Settings that change how fast or where work runs, never what it computes: a resumed run may
 # change them (another machine, another server) without invalidating finished stages.
@@ -178,7 +178,11 @@ class RunStages:
 
         self.release_policy()  # the GPU memory goes to training
         config = dataclasses.replace(self.config.training, model=self.policy_path(round_ - 1))
-        data = self.folder.prefs(round_) / (DPO_FILE if config.method == "dpo" else KTO_FILE)
+        # The pushed preference dataset, pinned to its commit, when the run publishes it: the
+        # model card then names that dataset and commit, not a path on this machine.
+        pushed = pushed_dataset(self.folder, f"round_{round_:02d}/prefs")
+        local = self.folder.prefs(round_) / (DPO_FILE if config.method == "dpo" else KTO_FILE)
+        data = f"{pushed}:{config.method}" if pushed else local
         out = self.folder.train(round_)
         push = model_target(self.config, self.folder, round_)
         if self.config.train_launcher:
@@ -331,7 +335,7 @@ def _sample(
 
 
 def _launch_training(
-    launcher: list[str], config_path: Path, model: str, data: Path, out: Path, push: PushTarget | None = None
+    launcher: list[str], config_path: Path, model: str, data: str | Path, out: Path, push: PushTarget | None = None
 ) -> None:
     """``plum train`` as its own program (under accelerate for several GPUs), reading the run's config."""
     import shlex

@@ -115,13 +115,17 @@ def metadata(card: StageCard) -> dict[str, Any]:
     return meta
 
 
+# The Hub's ``size_categories`` values, each with its upper bound (its metadata check refuses others).
+SIZE_CATEGORIES = (
+    (10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"), (10**7, "1M<n<10M"),
+    (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"), (10**11, "10B<n<100B"),
+    (10**12, "100B<n<1T"),
+)
+
+
 def size_category(n: int) -> str:
     """The Hub's ``size_categories`` label for ``n`` rows."""
-    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):  # fmt: skip
-        if n < limit:
-            return label
-    return "n>10M"
+    return next((label for limit, label in SIZE_CATEGORIES if n < limit), "n>1T")
 
 
 def section(card: StageCard) -> str:
@@ -212,14 +216,23 @@ def _merge_metadata(old: dict[str, Any], new: dict[str, Any], owned: set[str]) -
     merged = {**old, **new}
     ours = owned | {c["config_name"] for c in new.get("configs", [])}
     kept = [c for c in old.get("configs", []) if c.get("config_name", "default") not in ours]
-    merged["configs"] = kept + list(new.get("configs", []))
-    if kept and any(c.get("default") for c in kept):
-        for config in merged["configs"][len(kept):]:
-            config.pop("default", None)
+    merged["configs"] = _one_default(kept + list(new.get("configs", [])))
     for key in ("tags", "source_datasets", "task_categories", "language"):
         if key in old or key in new:
             merged[key] = list(dict.fromkeys([*old.get(key, []), *new.get(key, [])]))
     return merged
+
+
+def _one_default(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Configs with one ``default`` (the first marked one, else the first) when there are several,
+    none when there is one: the Hub refuses two, and ``load_dataset(repo)`` needs one of several."""
+    configs = [dict(c) for c in configs]
+    marked = next((c for c in configs if c.get("default")), configs[0] if configs else None)
+    for config in configs:
+        config.pop("default", None)
+    if len(configs) > 1 and marked is not None:
+        marked["default"] = True
+    return configs
 
 
 def _merge_body(old: str, new: str, stage: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from plum_exec.cards import merge, owned_configs, redact, split_card
 from plum_exec.datasets_io import DATA_DIR, folder_configs, folder_files
@@ -92,6 +93,28 @@ def check_push_target(target: PushTarget) -> None:
             f"--push-to-hub {target.repo_id}: this token ({whoami.get('name')}) cannot write to "
             f"namespace {namespace!r} (it can: {', '.join(sorted(n for n in allowed if n))})"
         )
+    if (reason := _cannot_write(whoami, target.repo_id)) is not None:
+        raise PlumError(f"--push-to-hub {target.repo_id}: this token is {reason}; make a token with write access to it")
+
+
+def _cannot_write(whoami: dict[str, Any], repo_id: str) -> str | None:
+    """Why whoami's token may not write ``repo_id`` (None: it may). A ``read`` token never writes;
+    a ``fineGrained`` one only where a scope (its user or org, or the repo) grants ``repo.write``.
+    Tokens whoami reports no role for (OAuth) are left to the push."""
+    token = (whoami.get("auth") or {}).get("accessToken") or {}
+    role = token.get("role")
+    if role == "read":
+        return "a read-only token (whoami: role read)"
+    if role != "fineGrained":
+        return None
+    namespace = repo_id.split("/")[0]
+    for scope in (token.get("fineGrained") or {}).get("scoped", []):
+        entity = scope.get("entity") or {}
+        covers = entity.get("name") == namespace if entity.get("type") in ("user", "org") else (
+            entity.get("type") == REPO_TYPE and entity.get("name") == repo_id)
+        if covers and "repo.write" in scope.get("permissions", []):
+            return None
+    return f"a fine-grained token without repo.write on {namespace} (whoami: role fineGrained)"
 
 
 def push_folder(folder: str | Path, target: PushTarget, *, stage: str, message: str | None = None) -> PushResult:
@@ -186,5 +209,6 @@ def _status(exc: BaseException) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return redact(text.splitlines()[0]) if text else type(exc).__name__
+    """The message on one line (the Hub's metadata errors come as a title and a list below it)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return redact(text) if text else type(exc).__name__

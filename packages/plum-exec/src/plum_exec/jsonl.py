@@ -17,6 +17,12 @@ from typing import IO, Any
 
 from plum_exec.errors import PlumError
 
+# A str may hold lone surrogates (a program's ``raise ValueError('\\udcff')``, a ``\\udcff``
+# escape in an input row) that UTF-8 cannot encode. ``json.dumps(..., ensure_ascii=False)`` leaves
+# them raw, and they occur only inside JSON strings, so the codec's backslashreplace writes each as
+# the JSON escape ``\\udcff``: valid JSON that reads back as the same str, never a crash mid-run.
+_ERRORS = "backslashreplace"
+
 
 def read_jsonl(path: str | Path, *, tolerate_torn_tail: bool = False) -> Iterator[dict[str, Any]]:
     """Yield one dict per non-empty line; raise PlumError naming ``file:line`` on bad rows."""
@@ -94,7 +100,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write all rows atomically."""
     count = 0
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", errors=_ERRORS) as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
@@ -103,7 +109,7 @@ def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
 
 def write_json(path: str | Path, obj: Any) -> None:
     """Write one JSON document atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", errors=_ERRORS) as fh:
         json.dump(obj, fh, indent=2, ensure_ascii=False)
         fh.write("\n")
 
@@ -119,7 +125,7 @@ class JsonlAppender:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _drop_torn_tail(self.path)
-        self._fh: IO[str] = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fh: IO[str] = open(self.path, "a", encoding="utf-8", errors=_ERRORS)  # noqa: SIM115 - closed in close()
 
     def write(self, row: dict[str, Any]) -> None:
         self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -39,6 +39,11 @@ class GeneratorConfig:
 
     Parameters for local backends (transformers, vLLM):
         dtype, device, batch_size, trust_remote_code, plus vLLM's engine settings.
+        batching (transformers): ``static`` pads batches of ``batch_size`` rows through
+            ``generate``; ``continuous`` schedules every sequence through transformers'
+            continuous batching (a paged KV cache; finished rows free their slots at once). Static
+            is the default: on an H200, continuous batching measured slower at scale than large
+            static batches (docs/gpu.md); vLLM is the fast path on GPUs.
 
     Parameters for the OpenAI-compatible backend:
         base_url, api_key_env, max_concurrency, max_retries, request_timeout, server_prefill.
@@ -59,6 +64,14 @@ class GeneratorConfig:
     device: str = field(default="auto", metadata={"help": "torch device; auto = cuda when available"})
     batch_size: int = field(
         default=16, metadata={"help": "sequences per forward batch (halved on CUDA out-of-memory)"}
+    )
+    batching: Literal["static", "continuous"] = field(
+        default="static",
+        metadata={
+            "help": "transformers: static = padded batches of batch_size rows through generate; "
+            "continuous = transformers' continuous batching over a paged KV cache (generate_batch)",
+            "choices": ["static", "continuous"],
+        },
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "allow model code from the hub"})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vLLM: GPU memory share"})
@@ -86,6 +99,8 @@ class GeneratorConfig:
     def __post_init__(self) -> None:
         if not self.model:
             raise ValueError("model is required (a folder, hub id, or server model name)")
+        if self.batching not in ("static", "continuous"):
+            raise ValueError(f"batching must be static or continuous, got {self.batching!r}")
         if self.batch_size < 1 or self.max_concurrency < 1 or self.max_retries < 0:
             raise ValueError("batch_size and max_concurrency must be >= 1, max_retries >= 0")
 

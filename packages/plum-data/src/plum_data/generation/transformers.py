@@ -1,4 +1,5 @@
-"""Generation with Hugging Face transformers: batched, left-padded ``model.generate``."""
+"""Generation with Hugging Face transformers: continuous batching over a paged KV cache
+(``model.generate_batch``), or batched, left-padded ``model.generate``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    ContinuousBatchingConfig,
+    GenerationConfig,
+)
 from transformers.utils import logging as hf_logging
 
 from plum_data.generation.base import Completion, GeneratorConfig, Prompt, continues_final_message
@@ -83,6 +89,7 @@ class TransformersGenerator:
             model, tokenizer = load_model_and_tokenizer(config)
         self.model, self.tokenizer = model, tokenizer
         self.batch_size = config.batch_size
+        self.continuous = config.batching == "continuous"
         self.chat = tokenizer.chat_template is not None
 
     def render(self, prompt: Prompt) -> tuple[str, bool]:
@@ -108,6 +115,8 @@ class TransformersGenerator:
     @torch.inference_mode()
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[list[Completion]]:
         encoded = [self.encode(p) for p in prompts]
+        if self.continuous:
+            return self._generate_continuous(encoded, params)
         # One row per (prompt, sample); longest first so padding stays small within a batch.
         rows = sorted(((i, j) for i in range(len(prompts)) for j in range(params.n)),
                       key=lambda r: -len(encoded[r[0]]))
@@ -127,6 +136,33 @@ class TransformersGenerator:
                 results[i][j] = completion
             start += len(batch)
         return results  # type: ignore[return-value]
+
+    def _generate_continuous(self, encoded: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        """Every (prompt, sample) row through one continuous-batching run."""
+        # Greedy samples are all the same sequence: decode it once and repeat it.
+        n = 1 if params.greedy else params.n
+        # One request per row rather than num_return_sequences: transformers 5.24 fails to fork
+        # the samples of a one-token prompt (a query of 0 tokens).
+        rows = [ids for ids in encoded for _ in range(n)]
+        gen_config = self._generation_config(params)
+        # Stop strings are cut afterwards (truncate_at_stop); continuous batching stops at EOS.
+        gen_config.update(stop_strings=None)
+        outputs = self.model.generate_batch(
+            rows,
+            generation_config=gen_config,
+            continuous_batching_config=ContinuousBatchingConfig(seed=params.seed),
+            progress_bar=False,
+        )
+        # generate_batch returns the requests in input order.
+        finished = [o for o in outputs.values() if o.error is None]
+        if len(finished) != len(rows):
+            errors = {o.error for o in outputs.values() if o.error is not None}
+            raise PlumError(
+                f"continuous batching returned {len(finished)} of {len(rows)} sequences "
+                f"({'; '.join(map(str, errors)) or 'requests lost'}); rerun with --batching static"
+            )
+        completions = [self._completion(o.generated_tokens, len(ids), params) for o, ids in zip(finished, rows, strict=True)]
+        return [completions[i * n : (i + 1) * n] * (params.n // n) for i in range(len(encoded))]
 
     def _shrink_batch(self) -> None:
         """On CUDA OOM retry the same rows with half the batch; only batch size 1 gives up."""

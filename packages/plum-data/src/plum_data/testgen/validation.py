@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from plum_data.testgen.parsing import calls_in
 from plum_exec import pysource
 from plum_exec.extraction import sanitize
-from plum_exec.records import INFRA_ERROR, PASS, TestCase
-from plum_exec.sandbox import Job, JobResult, Sandbox
+from plum_exec.records import INFRA_ERROR, PASS, TestCase, TestOutcome
+from plum_exec.sandbox import UNJUDGEABLE, Job, JobResult, Sandbox
 
 # Static reasons first, in the order they are checked, then execution reasons.
 REJECTION_REASONS = (
@@ -203,15 +203,20 @@ def dual_agreement(passed: Sequence[frozenset[int]]) -> tuple[list[int], frozens
 def _agree(tests: list[str], rejected: list[Rejection], results: list[JobResult]) -> Validation:
     if not results:
         return Validation(rejections=rejected)
-    if any(o.status == INFRA_ERROR for r in results for o in r.outcomes):
+    # A test that needs a reference's own code to be judged is that test's fault: it alone goes.
+    unjudgeable = {i for r in results for i, o in enumerate(r.outcomes) if _unjudgeable(o)}
+    if any(o.status == INFRA_ERROR for r in results for i, o in enumerate(r.outcomes) if i not in unjudgeable):
         return Validation(rejections=rejected, infra_error=True)
-    passed = [frozenset(i for i, o in enumerate(r.outcomes) if o.status == PASS) for r in results]
+    passed = [
+        frozenset(i for i, o in enumerate(r.outcomes) if o.status == PASS and i not in unjudgeable)
+        for r in results
+    ]
     members, kept = dual_agreement(passed)
     if not kept:
         members = []
     witness = results[members[0]] if members else results[0]
     failed = [
-        Rejection(test, f"reference_{witness.outcomes[i].status}")
+        Rejection(test, "unjudgeable" if i in unjudgeable else f"reference_{witness.outcomes[i].status}")
         for i, test in enumerate(tests)
         if i not in kept
     ]
@@ -221,6 +226,10 @@ def _agree(tests: list[str], rejected: list[Rejection], results: list[JobResult]
         group_size=len(members),
         rejections=rejected + failed,
     )
+
+
+def _unjudgeable(outcome: TestOutcome) -> bool:
+    return outcome.status == INFRA_ERROR and outcome.message.startswith(UNJUDGEABLE)
 
 
 def _static_reason(test: str, entry_point: str, known_names: AbstractSet[str]) -> str | None:

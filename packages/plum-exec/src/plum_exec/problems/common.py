@@ -14,6 +14,7 @@ from plum_exec import pysource
 from plum_exec.errors import PlumError
 from plum_exec.jsonl import read_jsonl_numbered
 from plum_exec.records import Problem, TestCase
+from plum_exec.sandbox import paths
 
 
 def cache_dir() -> Path:
@@ -79,7 +80,9 @@ def io_tests(inputs: Iterable[Any], oracle: str = "exact") -> list[TestCase]:
 
 
 def numbered_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(where, row)`` pairs with ``where`` = ``file:line``, so every error names its row."""
+    """``(where, row)`` pairs with ``where`` = ``file:line``, so every error names its row. The
+    file holds tests or references: sandboxes started from now on hide it from programs."""
+    paths.hide_data(path)
     for line, row in read_jsonl_numbered(path):
         yield f"{path}:{line}", row
 

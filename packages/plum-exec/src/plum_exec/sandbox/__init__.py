@@ -21,12 +21,13 @@ _EXPORTS = {
     "Job": "plum_exec.sandbox.config",
     "JobResult": "plum_exec.sandbox.config",
     "SandboxConfig": "plum_exec.sandbox.config",
+    "UNJUDGEABLE": "plum_exec.sandbox.config",
     "Sandbox": "plum_exec.sandbox.pool",
     "namespace_available": "plum_exec.sandbox.pool",
     "resolve_isolation": "plum_exec.sandbox.pool",
 }
 
-__all__ = ["Job", "JobResult", "Sandbox", "SandboxConfig", "active_isolation", "namespace_available"]
+__all__ = ["UNJUDGEABLE", "Job", "JobResult", "Sandbox", "SandboxConfig", "active_isolation", "namespace_available"]
 
 
 def __getattr__(name: str) -> Any:

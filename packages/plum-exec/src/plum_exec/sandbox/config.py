@@ -13,7 +13,10 @@ MAX_PROGRAM_BYTES = 4 * 1024 * 1024
 # Beyond the load and test limits: the judge waits a little past a limit for the program's own
 # timeout reply (remote.STUCK_MARGIN), and imports the modules tests use from the program.
 JUDGE_MARGIN = 2.0
-LCB_KINDS = ("stdio", "functional")  # lcb_child.KINDS, without importing the child's module here
+LCB_KINDS = ("stdio", "functional")
+# How an outcome says its test needs the program's own code to be judged (an ``infra_error`` of
+# the test, not of the sandbox): testgen rejects such a test alone.
+UNJUDGEABLE = "the test cannot be judged outside the program"  # lcb_child.KINDS, without importing the child's module here
 
 # Imported once per worker before any fork, so candidates pay nothing for them. numpy is left
 # out: its 11 MB would make every fork of every job ~0.3 ms slower (fork time grows ~13 us per

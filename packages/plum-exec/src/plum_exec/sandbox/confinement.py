@@ -98,8 +98,10 @@ class Confinement:
     each child by ``apply(jobdir)`` with a handful of system calls: work done in a freshly forked
     child costs page copies, so the child does as little of it as possible."""
 
-    def __init__(self, readable: list[str], protected_pids: list[int]):
-        self.abi = landlock_abi()
+    def __init__(self, readable: list[str], protected_pids: list[int], abi: int | None = None):
+        """``abi``: the Landlock ABI to build for, at most the kernel's (default: the kernel's);
+        tests lower it to exercise older kernels' rights and structure sizes on a newer one."""
+        self.abi = landlock_abi() if abi is None else min(abi, landlock_abi())
         self.seccomp = _compiled(_seccomp_filter(protected_pids)) if seccomp_unavailable_reason() is None else None
         self.fs_rights = _fs_rights(self.abi)
         self.ruleset_attr, self.ruleset_size = _ruleset_attr(self.abi, self.fs_rights)

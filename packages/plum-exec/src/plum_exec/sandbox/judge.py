@@ -23,13 +23,16 @@ from __future__ import annotations
 import ast
 import json
 import os
+import pickle
+import socket
 import time
 import types
 from typing import Any
 
 from plum_exec.sandbox import values
-from plum_exec.sandbox.config import LCB_KINDS
+from plum_exec.sandbox.config import LCB_KINDS, UNJUDGEABLE
 from plum_exec.sandbox.harness import describe
+from plum_exec.sandbox.protocol import FrameReader
 from plum_exec.sandbox.remote import (
     Channel,
     Clock,
@@ -46,6 +49,27 @@ NOT_RUN = {
     ProgramStuck: ("timeout", "the program did not stop at its time limit"),
     ProgramGarbage: ("error", "the program's replies were unreadable"),
 }
+
+
+def serve(_first: dict[str, Any], jobs_fd: int, control_fd: int, record_fd: int) -> None:
+    """A judge child's life (``worker``): job after job from its worker, each with the two pipe
+    ends to that job's program, its records followed by ``{"event": "done", "id": ...}``. Only
+    the worker can write to ``jobs_fd`` and ``control_fd``; a message out of step ends the child
+    (its worker starts a fresh one)."""
+    control = socket.socket(fileno=control_fd)
+    jobs = FrameReader(jobs_fd)
+    while (frame := jobs.read()) is not None:
+        job = pickle.loads(frame)
+        message, fds, _, _ = socket.recv_fds(control, 256, 2)
+        if message != job["id"].encode() or len(fds) != 2:
+            return
+        precompile_tests(job)
+        try:
+            run(job, *fds, record_fd)
+        finally:
+            for fd in fds:
+                os.close(fd)  # the program's worker sees the judge is done with this job
+        _write_all(record_fd, json.dumps({"event": "done", "id": job["id"]}).encode() + b"\n")
 
 
 def run(job: dict[str, Any], requests_fd: int, replies_fd: int, record_fd: int) -> None:
@@ -79,6 +103,8 @@ def _judge(job: dict[str, Any], requests_fd: int, replies_fd: int, write: Any) -
 def _run_tests(job: dict[str, Any], namespace: JudgeNamespace, write: Any) -> None:
     channel = namespace.channel
     import_setup(job["setup"], namespace)
+    if job["entry_point"] and dict.get(namespace, job["entry_point"]) is not None:
+        channel.queue_io(_leading_io_calls(job))
     skip: tuple[str, str] | None = None
     for index, test in enumerate(job["tests"]):
         if skip is not None:
@@ -94,6 +120,17 @@ def _run_tests(job: dict[str, Any], namespace: JudgeNamespace, write: Any) -> No
             skip = ("timeout", "an earlier test timed out")
 
 
+def _leading_io_calls(job: dict[str, Any]) -> list[tuple[int, Any, str, float]]:
+    """The io tests before the first test of another kind: their calls can go ahead (a later
+    test's own calls must not wait behind them, on its clock)."""
+    calls = []
+    for index, test in enumerate(job["tests"]):
+        if test["kind"] != "io":
+            break
+        calls.append((index, test["inputs"], test["oracle"], job["time_limits"][index]))
+    return calls
+
+
 def _run_test(
     index: int, test: dict[str, Any], job: dict[str, Any], namespace: JudgeNamespace, clock: Clock
 ) -> tuple[dict[str, Any], type[BaseException] | None]:
@@ -103,7 +140,7 @@ def _run_test(
     started = time.perf_counter()
     try:
         with clock.limit(job["time_limits"][index]):
-            output = _execute(test, namespace)
+            output = _execute(index, test, namespace)
         record["s"] = "pass"
         if test["kind"] == "io":
             record["o"] = output  # as the program encoded it: the pool decodes and compares
@@ -115,7 +152,7 @@ def _run_test(
         stop = type(exc)
         record["s"], record["m"] = NOT_RUN.get(stop, ("error", ""))
     except Unjudgeable as exc:
-        record["s"], record["m"] = "infra_error", f"the test cannot be judged outside the program: {exc}"[:MESSAGE_LIMIT]
+        record["s"], record["m"] = "infra_error", f"{UNJUDGEABLE}: {exc}"[:MESSAGE_LIMIT]
     except AssertionError as exc:
         record["s"], record["m"] = "fail", describe(exc)
     except values.NotPlainError as exc:
@@ -126,10 +163,10 @@ def _run_test(
     return record, stop
 
 
-def _execute(test: dict[str, Any], namespace: JudgeNamespace) -> Any:
+def _execute(index: int, test: dict[str, Any], namespace: JudgeNamespace) -> Any:
     kind = test["kind"]
     if kind == "io":
-        return namespace.channel.call_io(namespace.entry(), test["inputs"], test["oracle"])
+        return namespace.channel.call_io(namespace.entry(), test["inputs"], test["oracle"], index)
     if kind in LCB_KINDS:
         return namespace.channel.lcb({"kind": kind, "inputs": test["inputs"]})
     exec(compile_test(test["code"]), namespace)
@@ -146,7 +183,11 @@ def lcb_fields(fields: Any) -> dict[str, Any]:
     ``s`` says only whether it ran (``pass``) or raised (``error``); the pool compares ``o``."""
     if type(fields) is not dict or fields.get("s") not in ("pass", "error"):
         raise ProgramGarbage()
-    return {key: fields[key] for key in ("s", "o", "big", "np", "nd", "m") if key in fields}
+    kept = {key: fields[key] for key in ("s", "o", "big", "np", "nd", "m") if key in fields}
+    for key in ("m", "np"):  # messages: cut here, whatever length the program's process sent
+        if key in kept:
+            kept[key] = str(kept[key])[:MESSAGE_LIMIT]
+    return kept
 
 
 def import_setup(setup: str, namespace: dict[str, Any]) -> None:
@@ -214,7 +255,10 @@ class _Records:
             self.flush()
 
     def flush(self) -> None:
-        data = "".join(self.pending).encode()
-        while data:
-            data = data[os.write(self.fd, data) :]
+        _write_all(self.fd, "".join(self.pending).encode())
         self.pending, self.flushed_at = [], time.monotonic()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]

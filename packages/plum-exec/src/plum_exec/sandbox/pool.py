@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import secrets
 import selectors
 import shutil
@@ -34,6 +35,9 @@ from plum_exec.sandbox.redaction import Redactor
 log = logging.getLogger("plum_exec.sandbox")
 WORKER_START_TIMEOUT = 60.0
 JOB_TMPFS_BYTES = 512 * 1024 * 1024
+MESSAGE_LIMIT = 500  # characters of a test's message kept (the judge cuts too)
+STDIO_COUNT_FROM = 1 << 20  # characters of stdout from which tokens are counted before comparing
+_TOKEN = re.compile(r"\S+")
 HUNG_WORKER_MARGIN = 30.0  # beyond a job's own deadline: the worker itself is stuck (infra fault)
 
 
@@ -210,7 +214,9 @@ class Sandbox:
             "tmpfs_bytes": JOB_TMPFS_BYTES,
             **self._process_level_settings(),
         }
-        command = [sys.executable, "-m", "plum_exec.sandbox.worker", json.dumps(settings)]
+        # -P: the folder it starts in is not on its path (a job's files must never be importable
+        # by a worker or the judge).
+        command = [sys.executable, "-P", "-m", "plum_exec.sandbox.worker", json.dumps(settings)]
         if self.isolation == "namespace":
             command = [*bubblewrap_command(self._dir), *command]
         proc = subprocess.Popen(
@@ -391,9 +397,13 @@ def _to_result(job: Job, judged: dict[str, Any], program: dict[str, Any]) -> Job
 def _judge(test: Any, record: dict[str, Any] | None, atol: float) -> tuple[TestOutcome, Any]:
     if record is None:
         return TestOutcome(ERROR), None  # placeholder, replaced by _fill_missing
-    status, duration, message = record.get("s"), float(record.get("t", 0.0)), str(record.get("m", ""))
+    status, duration, message = record.get("s"), float(record.get("t", 0.0)), str(record.get("m", ""))[:MESSAGE_LIMIT]
     if status not in (PASS, FAIL, TIMEOUT, ERROR, INFRA_ERROR):
         return TestOutcome(FAIL, duration, "malformed record"), None
+    if status == PASS and test.kind == "stdio" and type(record.get("o")) is str:
+        wrong = _too_many_tokens(record["o"], test.expected)
+        if wrong is not None:
+            return TestOutcome(FAIL, duration, wrong), None
     if status == PASS and test.kind in lcb_judge.KINDS:
         return lcb_judge.judge_record(test.kind, test.expected, record, duration), None
     if status != PASS or test.kind != "io":
@@ -405,6 +415,16 @@ def _judge(test: Any, record: dict[str, Any] | None, atol: float) -> tuple[TestO
     if test.has_expected and not values.outputs_match(output, test.expected, atol, test.oracle, test.inputs):
         return TestOutcome(FAIL, duration, f"wrong output: {_short(output)}"), output
     return TestOutcome(PASS, duration), output
+
+
+def _too_many_tokens(output: str, expected: Any) -> str | None:
+    """LiveCodeBench compares stdout as Decimals token by token (~100 bytes each: a legal 16M
+    characters of output would take ~1 GB here). A long output is counted first, in constant
+    memory: a token count other than the expected output's cannot match, whatever the lines."""
+    if len(output) <= STDIO_COUNT_FROM or type(expected) is not str or len(output) <= 4 * len(expected):
+        return None
+    got, want = sum(1 for _ in _TOKEN.finditer(output)), len(expected.split())
+    return None if got == want else f"wrong answer: {got} output tokens, expected {want}"
 
 
 def _fill_missing(

@@ -61,6 +61,8 @@ class FrameReader:
             frame = self._take()
             if frame is not None:
                 return frame
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError  # a writer that never pauses never makes the read below wait
             try:
                 data = os.read(self.fd, 1 << 16)
             except BlockingIOError:  # nothing yet (only non-blocking fds get here)

@@ -13,9 +13,11 @@ iteration, ``str``, arithmetic): that is a test the judge cannot split (``Unjudg
 from __future__ import annotations
 
 import builtins
+import collections
 import importlib
 import json
 import signal
+import sys
 import time
 import types
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from typing import Any
 from plum_exec.sandbox import values
 from plum_exec.sandbox.protocol import FrameError, FrameReader, write_frame
 
+AHEAD_BYTES = 32 * 1024  # requests sent ahead and not yet answered: half a pipe's buffer
 STUCK_MARGIN = 1.0  # seconds past a test's limit the judge waits for the program's own timeout reply
 
 
@@ -111,6 +114,11 @@ class Channel:
         self.clock = clock
         self.sequence = 0
         self.remotes: dict[int, Remote] = {}
+        # io calls whose arguments are known before any answer, sent ahead of their tests:
+        # (test index, inputs, oracle, seconds) queued; test index -> (sequence, bytes) sent.
+        self.queued: collections.deque[tuple[int, Any, str, float]] = collections.deque()
+        self.sent: dict[int, tuple[int, int]] = {}
+        self.sent_bytes = 0
 
     def await_loaded(self) -> tuple[str | None, int | None]:
         """The program's load report: its error message (or None) and the entry point's object
@@ -154,6 +162,8 @@ class Channel:
                 raise ProgramGarbage() from None
             if type(reply) is dict and wanted(reply):
                 return reply
+            if time.monotonic() > self.clock.give_up_at():
+                raise ProgramStuck()  # a stream of unwanted replies is not an answer either
 
     # -- operations on the program's objects ------------------------------------------------
     def lookup(self, name: str, entry_point: str | None) -> Any:
@@ -162,10 +172,10 @@ class Channel:
         if reply.get("missing") is True:
             raise KeyError(name)
         if "module" in reply:
-            try:
-                return importlib.import_module(str(reply["module"]))
-            except ImportError:
-                raise KeyError(name) from None
+            module = known_module(str(reply["module"]))
+            if module is None:
+                raise KeyError(name)
+            return module
         value = self._value(reply)
         if name == entry_point and type(value) is Remote:
             return Remote(self, value._number, plain_results=True)
@@ -175,7 +185,7 @@ class Channel:
         sent_args, sent_kwargs = self._encode(list(args)), self._encode(kwargs)
         mode = "plain" if target._plain_results else "any"
         reply = self.request({"op": "call", "r": target._number, "a": sent_args, "k": sent_kwargs, "mode": mode})
-        result = self._value(reply)
+        result = self._value(reply, plain=target._plain_results)
         if "a" in reply:
             after = self._decode(reply["a"])
             for original, now in zip(args, after if type(after) is list else [], strict=False):
@@ -187,13 +197,47 @@ class Channel:
                     update_in_place(original, after[key])
         return result
 
-    def call_io(self, target: Remote, inputs: list[Any], oracle: str) -> Any:
-        """An io test's call: the output as the program encoded it (the pool decodes and judges)."""
-        mode = "not_none" if oracle == "not_none" else "io"
-        reply = self.request({"op": "call", "r": target._number, "a": self._encode(list(inputs)), "k": {"D": []}, "mode": mode})
+    def call_io(self, target: Remote, inputs: list[Any], oracle: str, index: int | None = None) -> Any:
+        """An io test's call: the output as the program encoded it (the pool decodes and judges).
+        The calls queued with ``queue_io`` go ahead of their tests, a window at a time (the
+        program answers in order; expected values never cross, so seeing later inputs early
+        gains it nothing), and test ``index`` takes its reply."""
+        self._send_ahead(target)
+        if index in self.sent:
+            sequence, size = self.sent.pop(index)
+            with self.clock.exchange():
+                reply = self._receive(lambda reply: reply.get("q") == sequence)
+            self.sent_bytes -= size
+        else:
+            reply = self.request(_io_request(target, self._encode(list(inputs)), oracle))
         if "v" in reply:
             return reply["v"]
         return self._value(reply)
+
+    def queue_io(self, calls: list[tuple[int, Any, str, float]]) -> None:
+        """io calls (test index, inputs, oracle, the test's seconds) to send ahead of their tests."""
+        self.queued.extend(calls)
+
+    def _send_ahead(self, target: Remote) -> None:
+        """Send queued calls while what is sent and unanswered fits in half a pipe: the judge
+        never blocks writing while the program blocks writing its replies."""
+        while self.queued:
+            index, inputs, oracle, seconds = self.queued[0]
+            self.sequence += 1
+            payload = json.dumps({**_io_request(target, self._encode(list(inputs)), oracle), "q": self.sequence, "t": seconds}).encode()
+            if self.sent and self.sent_bytes + len(payload) > AHEAD_BYTES:
+                self.sequence -= 1
+                return
+            self.queued.popleft()
+            with self.clock.exchange(late_counts=False):
+                try:
+                    write_frame(self.requests_fd, payload, self.clock.give_up_at())
+                except BrokenPipeError:
+                    raise ProgramGone() from None
+                except TimeoutError:
+                    raise ProgramStuck() from None
+            self.sent[index] = (self.sequence, len(payload))
+            self.sent_bytes += len(payload)
 
     def lcb(self, test: dict[str, Any]) -> Any:
         """A LiveCodeBench test's fields as the program's process reported them."""
@@ -207,9 +251,12 @@ class Channel:
         self._value(self.request({"op": "setattr", "r": target._number, "name": name, "v": self._encode(value)}))
 
     # -- values -----------------------------------------------------------------------------
-    def _value(self, reply: dict[str, Any]) -> Any:
+    def _value(self, reply: dict[str, Any], plain: bool = False) -> Any:
+        """The reply's value; with ``plain`` a reference is not plain data (a fail), never a
+        stand-in the test could then trip over (an ``Unjudgeable``, which the program must not
+        be able to choose)."""
         if "v" in reply:
-            return self._decode(reply["v"])
+            return self._decode(reply["v"], plain)
         if reply.get("timeout") is True:
             raise TestTimeout()
         if "not_plain" in reply:
@@ -218,9 +265,11 @@ class Channel:
             raise program_exception(*map(str, reply["raise"]))
         raise ProgramGarbage()
 
-    def _decode(self, data: Any) -> Any:
+    def _decode(self, data: Any, plain: bool = False) -> Any:
         try:
-            return values.decode(data, self._remote)
+            return values.decode(data, _no_reference if plain else self._remote)
+        except values.NotPlainError:
+            raise
         except (ValueError, TypeError, AttributeError, LookupError, RecursionError, MemoryError):
             raise ProgramGarbage() from None
 
@@ -234,6 +283,29 @@ class Channel:
         if number not in self.remotes:
             self.remotes[number] = Remote(self, number)
         return self.remotes[number]
+
+
+def _io_request(target: Remote, arguments: Any, oracle: str) -> dict[str, Any]:
+    return {"op": "call", "r": target._number, "a": arguments, "k": {"D": []}, "mode": "not_none" if oracle == "not_none" else "io"}
+
+
+def known_module(name: str) -> types.ModuleType | None:
+    """The judge's own module of that name, for a module the program holds under a global: one
+    already imported here (preloads, the setup's and the tests' imports) or from the standard
+    library, never a name only the program knows (its file could be the program's code)."""
+    module = sys.modules.get(name)
+    if type(module) is types.ModuleType:
+        return module
+    if name.partition(".")[0] not in sys.stdlib_module_names:
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _no_reference(number: int) -> Any:
+    raise values.NotPlainError("a value of the program's own type is not plain data")
 
 
 def _number_of(value: Any) -> int:
