@@ -30,7 +30,7 @@ TINY = dict(
     max_steps=2,
     per_device_train_batch_size=2,
     gradient_accumulation_steps=1,
-    max_length=96,
+    max_length=128,  # the fixtures' rows fit whole (prompt 79 + completion 29-30 tokens)
     learning_rate=1e-2,  # large enough that 2 steps visibly move a random tiny model
     warmup_steps=0,
     save_steps=1,
@@ -237,13 +237,16 @@ def test_bad_data_gives_one_line_errors(tmp_path, tiny_model_dir, method, rows, 
     assert not (tmp_path / "out" / "checkpoints").exists()
 
 
-def test_prompts_longer_than_max_length_are_a_one_line_error(tmp_path, tiny_model_dir, prefs_dir):
-    with pytest.raises(PlumError, match="every prompt is at least max_length=8 tokens long"):
+def test_a_max_length_that_leaves_no_signal_is_a_one_line_error(tmp_path, tiny_model_dir, prefs_dir):
+    # The prompts (79 tokens) give way to 4 of 8 tokens, where every chosen and rejected still agree.
+    with pytest.raises(PlumError, match=r"dpo.jsonl: nothing to learn: 14 of 14 DPO pairs carry no signal "
+                                        r"within max_length=8 tokens") as info:  # fmt: skip
         train(
             tiny_config(tiny_model_dir, method="dpo", max_length=8),
             prefs_dir / "dpo.jsonl",
             tmp_path / "out",
         )
+    assert "\n" not in str(info.value)
 
 
 def test_missing_model_is_a_one_line_error(tmp_path, prefs_dir):
@@ -311,7 +314,7 @@ def test_cli_train_and_its_errors(tmp_path, tiny_model_dir, prefs_dir, capsys):
         "--warmup-steps",
         "0",
         "--max-length",
-        "96",
+        "128",
         "--per-device-train-batch-size",
         "2",
         "--no-gradient-checkpointing",
@@ -319,7 +322,7 @@ def test_cli_train_and_its_errors(tmp_path, tiny_model_dir, prefs_dir, capsys):
     # One step under warmup has learning rate 0: a loud error, not a silently untrained export.
     zero_lr = [*argv[:3], "--out", str(tmp_path / "zero"), *argv[5:], *tiny[:2]]
     assert main([*zero_lr, "--model", str(tiny_model_dir)]) == 2
-    assert "training changed no trainable weight" in capsys.readouterr().err
+    assert "training had no learning signal" in capsys.readouterr().err
     assert main([*argv, *tiny, "--model", str(tiny_model_dir)]) == 0
     assert f"trained model: {tmp_path / 'out' / 'model'}" in capsys.readouterr().out
     # click rejects an unknown method (usage error, exit 2) before anything runs
@@ -331,12 +334,150 @@ def test_cli_train_and_its_errors(tmp_path, tiny_model_dir, prefs_dir, capsys):
 
 
 @pytest.mark.parametrize("lora", [True, False])
-def test_training_that_moves_no_weight_fails_loudly(tmp_path, tiny_model_dir, prefs_dir, lora):
+def test_training_with_a_zero_learning_rate_fails_loudly(tmp_path, tiny_model_dir, prefs_dir, lora):
     config = tiny_config(tiny_model_dir, method="dpo", lora=lora, learning_rate=0.0,
                          gradient_checkpointing=False)  # fmt: skip
-    with pytest.raises(PlumError, match=r"training changed no trainable weight \(\d+ tensors"):
+    with pytest.raises(PlumError, match=r"no step of this run applied a nonzero learning rate .*steps 1-2") as info:
         train(config, prefs_dir / "dpo.jsonl", tmp_path / "train")
+    assert "\n" not in str(info.value)
     assert not (tmp_path / "train" / "model").exists()  # nothing exported as if it had learned
+
+
+class ZeroLearningRate:
+    """A callback that sets the learning rate of the steps still to run to zero, after the
+    trainer restored the optimizer and scheduler from the checkpoint it resumes."""
+
+    def __getattr__(self, event: str) -> Any:
+        return lambda *args, **kwargs: None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, optimizer: Any = None,
+                       lr_scheduler: Any = None, **kwargs: Any) -> None:  # fmt: skip
+        lr_scheduler.base_lrs = [0.0 for _ in lr_scheduler.base_lrs]
+        lr_scheduler._last_lr = [0.0 for _ in lr_scheduler.base_lrs]  # what the trainer logs
+        for group in optimizer.param_groups:
+            group["lr"] = 0.0
+
+
+def test_a_resumed_run_that_trains_nothing_fails_loudly(tmp_path, tiny_model_dir, prefs_dir, monkeypatch):
+    """The steps before the crash moved the weights; the resumed step applies none of its gradient
+    (Adam's restored momentum still moves them). Only this run's steps count."""
+    from plum_train import training
+
+    out = tmp_path / "train"
+    config = tiny_config(tiny_model_dir, max_steps=3, gradient_checkpointing=False)
+    train(config, prefs_dir / "kto.jsonl", out)
+    shutil.rmtree(out / "model")
+    shutil.rmtree(out / "checkpoints" / "checkpoint-3")
+    original = training._build_trainer
+
+    def without_learning(*args: Any, **kwargs: Any) -> Any:
+        trainer = original(*args, **kwargs)
+        trainer.add_callback(ZeroLearningRate())
+        return trainer
+
+    monkeypatch.setattr(training, "_build_trainer", without_learning)
+    with pytest.raises(PlumError, match=r"training had no learning signal: .*\(steps 3-3, largest learning rate 0 "):
+        train(config, prefs_dir / "kto.jsonl", out)
+    assert not (out / "model").exists()
+
+
+def spy_trainers(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The trainers ``train`` builds, kept for inspection."""
+    from plum_train import training
+
+    built: list[Any] = []
+    original = training._build_trainer
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        built.append(original(*args, **kwargs))
+        return built[-1]
+
+    monkeypatch.setattr(training, "_build_trainer", spy)
+    return built
+
+
+def test_precomputed_reference_log_probs_reach_trl(tmp_path, tiny_model_dir, prefs_dir, monkeypatch):
+    built = spy_trainers(monkeypatch)
+    config = tiny_config(tiny_model_dir, method="dpo", lora=False, precompute_ref_log_probs=True, max_steps=1)
+    train(config, prefs_dir / "dpo.jsonl", tmp_path / "train")
+    (trainer,) = built
+    assert trainer.args.precompute_ref_log_probs is True
+    # computed once, before training, as columns of the training set
+    assert {"ref_chosen_logps", "ref_rejected_logps"} <= set(trainer.train_dataset.column_names)
+
+
+# --- learning signal after truncation -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "data"), [("dpo", "dpo.jsonl"), ("kto", "kto.jsonl"), ("sft", "kto.jsonl")])
+def test_long_prompts_are_cut_so_the_completions_keep_their_signal(
+    tmp_path, tiny_model_dir, prefs_dir, monkeypatch, method, data
+):
+    """At max_length=96 TRL's own cut (the end of prompt + completion) leaves every fixture row
+    without the tokens where passing and failing samples differ; plum cuts the prompts' start."""
+    from trl import DPOTrainer, KTOTrainer, SFTTrainer
+
+    from plum_train import training
+    from plum_train.output import LibraryOutput
+    from plum_train.truncation import count_signal
+
+    config = tiny_config(tiny_model_dir, method=method, max_length=96)
+    rows = training._read_rows(str(prefs_dir / data), config)
+    args = training._trl_args(config, training._kto_loss_weights(config, str(prefs_dir / data)), tmp_path)
+    tokenizer = training.load_tokenizer(config.model)
+    trl_alone = {"dpo": DPOTrainer, "kto": KTOTrainer, "sft": SFTTrainer}[method](
+        model=config.model, args=args, train_dataset=training._to_dataset(rows), processing_class=tokenizer
+    )
+    plum = training._build_trainer(config, args, training._to_dataset(rows), tokenizer, LibraryOutput(tmp_path / "log"))
+    assert plum.signal.rows == len(rows) and plum.signal.without == 0, plum.signal
+    if method == "sft":  # no pairs to compare: the completion tokens trained on, 17 of 29-30 per row with TRL alone
+        trained = [sum(label != -100 for label in row["labels"]) for row in plum.train_dataset]
+        assert min(trained) >= 29 > 17 == max(sum(label != -100 for label in row["labels"]) for row in trl_alone.train_dataset)
+    else:
+        cut = count_signal(trl_alone.train_dataset, method, 96)
+        assert cut.without == cut.rows == len(rows), cut
+    if method == "dpo":  # the prompt gave way; every chosen and rejected fits whole
+        for row in plum.train_dataset:
+            assert len(row["prompt_ids"]) + max(len(row["chosen_ids"]), len(row["rejected_ids"])) <= 96
+
+
+def late_difference_rows(method: str, n: int) -> list[dict[str, Any]]:
+    """Long completions that differ only in their last line, far beyond a short max_length."""
+    body = "def f(a, b):\n" + "    a = a + b\n" * 12
+    rows = []
+    for i in range(n):
+        good, bad = body + f"    return a  # {i}\n", body + f"    return b  # {i}\n"
+        if method == "dpo":
+            rows.append({"prompt": f"Write f{i}.", "chosen": good, "rejected": bad})
+        else:
+            rows += [{"prompt": f"Write f{i}.", "completion": good, "label": True},
+                     {"prompt": f"Write f{i}.", "completion": bad, "label": False}]  # fmt: skip
+    return rows
+
+
+@pytest.mark.parametrize("method", ["dpo", "kto"])
+def test_data_without_signal_after_truncation_is_an_error_before_training(tmp_path, tiny_model_dir, method):
+    write_jsonl(tmp_path / "data.jsonl", late_difference_rows(method, 3))
+    config = tiny_config(tiny_model_dir, method=method, max_length=32, lora=False, gradient_checkpointing=False)
+    what = "chosen and rejected the same tokens" if method == "dpo" else "the same tokens as a row of the other label"
+    with pytest.raises(PlumError, match=rf"data.jsonl: nothing to learn: (3 of 3 DPO pairs|6 of 6 KTO rows) carry no "
+                                        rf"signal within max_length=32 tokens \(\d+ with {what}\); raise --max-length"):  # fmt: skip
+        train(config, tmp_path / "data.jsonl", tmp_path / "train")
+    assert not list((tmp_path / "train").glob("checkpoints/checkpoint-*"))  # refused before the first step
+
+
+def test_pairs_without_signal_are_counted_in_a_warning(tmp_path, tiny_model_dir, capsys):
+    rows = late_difference_rows("dpo", 3) + [
+        {"prompt": "Write g.", "chosen": "def g():\n    return 1\n", "rejected": "def g():\n    return 2\n"}
+    ]
+    write_jsonl(tmp_path / "data.jsonl", rows)
+    config = tiny_config(tiny_model_dir, method="dpo", max_length=32, max_steps=1)
+    train(config, tmp_path / "data.jsonl", tmp_path / "train")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "carry no signal" in line]
+    assert warnings == [
+        "plum train: warning: 3 of 4 DPO pairs carry no signal within max_length=32 tokens (3 with chosen "
+        "and rejected the same tokens); they add nothing (raise --max-length to keep them)"
+    ]
 
 
 def test_kto_trainer_receives_the_weights_prefs_computed(tmp_path, tiny_model_dir, prefs_dir, monkeypatch):
@@ -368,10 +509,21 @@ TOY = [
 ]
 
 
-def completion_log_prob(model: Any, tokenizer: Any, prompt: str, completion: str) -> float:
-    """Sum of the completion tokens' log-probabilities after the prompt."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids = tokenizer(prompt + completion, add_special_tokens=False)["input_ids"]
+def toy_rows(method: str, conversational: bool) -> list[dict[str, Any]]:
+    """TOY in TRL's standard (strings) or conversational (messages) format."""
+
+    def fmt(role: str, text: str) -> Any:
+        return [{"role": role, "content": text}] if conversational else text
+
+    if method == "dpo":
+        return [{"prompt": fmt("user", p), "chosen": fmt("assistant", good), "rejected": fmt("assistant", bad)}
+                for p, good, bad in TOY]  # fmt: skip
+    return [{"prompt": fmt("user", p), "completion": fmt("assistant", c), "label": label}
+            for p, good, bad in TOY for c, label in ((good, True), (bad, False))]  # fmt: skip
+
+
+def completion_log_prob(model: Any, prompt_ids: list[int], ids: list[int]) -> float:
+    """Sum of the log-probabilities of ``ids`` after ``prompt_ids`` (the completion's tokens)."""
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0, :-1].float()
     log_probs = torch.log_softmax(logits, dim=-1)
@@ -380,32 +532,77 @@ def completion_log_prob(model: Any, tokenizer: Any, prompt: str, completion: str
     return float(per_token[len(prompt_ids) - 1 :].sum())
 
 
-def margin(model_dir: Path) -> float:
+def token_ids(tokenizer: Any, prompt: str, completion: str, conversational: bool) -> tuple[list[int], list[int]]:
+    """Prompt and prompt + completion as the model sees them (the chat template, as TRL renders it)."""
+    if not conversational:
+        return (tokenizer(prompt, add_special_tokens=False)["input_ids"],
+                tokenizer(prompt + completion, add_special_tokens=False)["input_ids"])  # fmt: skip
+    user = [{"role": "user", "content": prompt}]
+    prompt_ids = tokenizer.apply_chat_template(user, add_generation_prompt=True, tokenize=True, return_dict=True)
+    ids = tokenizer.apply_chat_template(
+        [*user, {"role": "assistant", "content": completion}], tokenize=True, return_dict=True
+    )
+    return prompt_ids["input_ids"], ids["input_ids"]
+
+
+def margin(model_dir: Path, conversational: bool = False) -> float:
     """Mean log-probability of the good completions minus that of the bad ones."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    return sum(
-        completion_log_prob(model, tokenizer, p, good) - completion_log_prob(model, tokenizer, p, bad)
-        for p, good, bad in TOY
-    ) / len(TOY)
+
+    def log_prob(prompt: str, completion: str) -> float:
+        return completion_log_prob(model, *token_ids(tokenizer, prompt, completion, conversational))
+
+    return sum(log_prob(p, good) - log_prob(p, bad) for p, good, bad in TOY) / len(TOY)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("lora", "conversational"), [(False, False), (True, True)],
+                         ids=["full-standard", "lora-conversational"])  # fmt: skip
 @pytest.mark.parametrize("method", ["kto", "dpo"])
-def test_training_moves_the_policy_toward_the_preferred_completions(tmp_path, tiny_model_dir, method):
-    """Direction, not motion: after a few steps the good completions gained on the bad ones."""
-    if method == "kto":
-        rows = [{"prompt": p, "completion": c, "label": label} for p, good, bad in TOY for c, label in ((good, True), (bad, False))]
-    else:
-        rows = [{"prompt": p, "chosen": good, "rejected": bad} for p, good, bad in TOY]
+def test_training_moves_the_policy_toward_the_preferred_completions(
+    tmp_path, tiny_model_dir, method, lora, conversational
+):
+    """Direction, not motion: after a few steps the good completions gained on the bad ones by
+    more than a nat, far above what floating-point differences between processors could do."""
     data = tmp_path / "data" / f"{method}.jsonl"
     data.parent.mkdir()
-    write_jsonl(data, rows)
+    write_jsonl(data, toy_rows(method, conversational))
     config = tiny_config(
-        tiny_model_dir, method=method, lora=False, gradient_checkpointing=False, max_steps=6,
-        per_device_train_batch_size=4, learning_rate=1e-3,
+        tiny_model_dir, method=method, lora=lora, gradient_checkpointing=False, max_steps=6,
+        per_device_train_batch_size=4, learning_rate=1e-2 if lora else 1e-3,
     )  # fmt: skip
-    before = margin(tiny_model_dir)
-    after = margin(train(config, data, tmp_path / "train"))
+    before = margin(tiny_model_dir, conversational)
+    after = margin(train(config, data, tmp_path / "train"), conversational)
     assert after > before + 1.0, (before, after)
+
+
+# --- what users see -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_terminal_shows_plums_lines_and_the_libraries_go_to_the_log(tmp_path, tiny_model_dir, prefs_dir):
+    """A real ``plum-train train`` process: deprecation and pin_memory warnings, bars and TRL's
+    KTO weight warning land in OUT/train.log; the terminal gets plum's lines, its weight warning once."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "train"
+    command = [
+        sys.executable, "-m", "plum_train", "train", "--model", str(tiny_model_dir), "--out", str(out),
+        "--data", str(prefs_dir / "kto.jsonl"), "--max-steps", "2", "--per-device-train-batch-size", "2",
+        "--gradient-accumulation-steps", "1", "--max-length", "128", "--warmup-steps", "0",
+        "--learning-rate", "1e-2", "--undesirable-weight", "0.05",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    terminal = done.stdout.splitlines() + done.stderr.splitlines()
+    assert all(line.startswith(("plum train: ", "trained model: ")) for line in terminal), terminal
+    weights = [line for line in terminal if "KTO weights" in line]
+    assert len(weights) == 1 and "use --undesirable-weight 0.469 to 0.625" in weights[0], weights
+    assert any(line.startswith("plum train: step 2/2, loss ") for line in terminal), terminal
+    log = (out / "train.log").read_text(encoding="utf-8")
+    assert "don't seem to be in an ideal range" in log  # TRL's own warning, kept for the record
+    assert all(line in log for line in terminal if line.startswith("plum train: "))

@@ -31,7 +31,7 @@ def test_two_process_training_writes_once_and_splits_the_data(tmp_path, tiny_mod
         "-m", "plum_train", "train", "--model", str(tiny_model_dir),
         "--data", str(FIXTURES / "prefs" / "kto.jsonl"), "--out", str(tmp_path / "train"),
         "--max-steps", "2", "--per-device-train-batch-size", "2", "--gradient-accumulation-steps", "1",
-        "--max-length", "96", "--no-gradient-checkpointing",
+        "--max-length", "128", "--no-gradient-checkpointing",
     ]  # fmt: skip
     # ACCELERATE_USE_CPU makes transformers set up gloo DDP across the CPU processes.
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +30,20 @@ from plum_exec.errors import PlumError
 from plum_exec.hub import PushTarget
 from plum_exec.jsonl import require, write_json
 from plum_exec.sources import model_source
+from plum_train.truncation import FitCompletions, Signal
 
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase, Trainer, TrainingArguments
 
     from plum_train.grpo import GRPOSettings
+    from plum_train.output import LibraryOutput
 
 METHODS = ("kto", "dpo", "sft", "grpo")
 EXPORT_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
 LOG_FILE = "log_history.json"
+TRAIN_LOG = "train.log"  # what the libraries print while training
 CONFIG_FILE = "train_config.json"
 # Written by ``plum prefs`` beside its data; holds KTO loss weights computed from the label counts.
 PREFS_STATS_FILE = "stats.json"
@@ -130,7 +134,8 @@ class TrainConfig:
         default=None, metadata={"help": "KTO weight of undesirable rows"}
     )
     max_length: int = field(
-        default=1024, metadata={"help": "max tokens of prompt + completion (truncates the end)"}
+        default=1024,
+        metadata={"help": "max tokens of prompt + completion (long prompts lose their start first)"},
     )
     precompute_ref_log_probs: bool = field(
         default=False,
@@ -208,42 +213,42 @@ def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path, push:
     # The export is renamed into place last, so it exists only when complete.
     if export_dir.is_dir() and push is None:
         return export_dir
-    tokenizer = load_tokenizer(config.model)
-    args = _trl_args(config, weights, out_dir, push, grpo)
-    state = args.distributed_state
-    if state.is_main_process:
-        write_json(out_dir / CONFIG_FILE, record)
+    from plum_train.output import LibraryOutput
 
-    checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
-    history: list[dict[str, Any]] | None = None
-    # Resuming from the final checkpoint would still run one more step (transformers checks
-    # max_steps only after a step), so a finished training goes straight to the export.
-    trainer = None
-    if checkpoint is None or not _is_final(checkpoint):
-        trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer, grpo)
-        if len(trainer.train_dataset) == 0:  # TRL drops rows whose prompt alone fills max_length
-            raise PlumError(
-                f"{data}: every prompt is at least max_length={config.max_length} tokens long; "
-                "raise --max-length"
-            )
-        before = _fingerprints(trainer.model)
-        trainer.train(resume_from_checkpoint=checkpoint)  # checkpoints its last step too
-        _check_weights_moved(before, _fingerprints(trainer.model), config)
+    with LibraryOutput(out_dir / TRAIN_LOG) as output:
+        tokenizer = load_tokenizer(config.model)
+        args = _trl_args(config, weights, out_dir, push, grpo)
+        state = args.distributed_state
+        if state.is_main_process:
+            write_json(out_dir / CONFIG_FILE, record)
+            _say_kto_balance(rows, weights, output)
+
         checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
-        history = trainer.state.log_history  # the checkpoint's copy lacks the final summary (runtime)
-    if state.is_main_process and not export_dir.is_dir():
-        _export(checkpoint, config, tokenizer, export_dir)
-        write_json(out_dir / LOG_FILE, history if history is not None else _trainer_state(checkpoint)["log_history"])
-    state.wait_for_everyone()
-    if push is not None:
-        if trainer is None:  # trained by an earlier run: the trainer pushes that run's final checkpoint
-            trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer, grpo)
-            trainer._load_from_checkpoint(str(checkpoint))
-        _push_model(trainer, push, record)
+        history: list[dict[str, Any]] | None = None
+        # Resuming from the final checkpoint would still run one more step (transformers checks
+        # max_steps only after a step), so a finished training goes straight to the export.
+        trainer = None
+        if checkpoint is None or not _is_final(checkpoint):
+            trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer, output, grpo)
+            _check_signal(getattr(trainer, "signal", None), data, config, output if state.is_main_process else None)
+            start = _trainer_state(checkpoint)["global_step"] if checkpoint else 0
+            trainer.train(resume_from_checkpoint=checkpoint)  # checkpoints its last step too
+            _check_learning_signal(trainer.state.log_history, start, config)
+            checkpoint = _last_checkpoint(out_dir / CHECKPOINT_DIR)
+            history = trainer.state.log_history  # the checkpoint's copy lacks the final summary (runtime)
+        if state.is_main_process and not export_dir.is_dir():
+            _export(checkpoint, config, tokenizer, export_dir)
+            write_json(out_dir / LOG_FILE, history if history is not None else _trainer_state(checkpoint)["log_history"])
+        state.wait_for_everyone()
+        if push is not None:
+            if trainer is None:  # trained by an earlier run: the trainer pushes that run's final checkpoint
+                trainer = _build_trainer(config, args, _to_dataset(rows), tokenizer, output, grpo)
+                trainer._load_from_checkpoint(str(checkpoint))
+            _push_model(trainer, push, record, output)
     return export_dir
 
 
-def _push_model(trainer: Trainer, push: PushTarget, record: dict[str, Any]) -> None:
+def _push_model(trainer: Trainer, push: PushTarget, record: dict[str, Any], output: LibraryOutput) -> None:
     """The trainer's own push (model or adapter, tokenizer, TRL's model card), with the card's
     provenance added: the preference data with the commit sha it was read at, the config."""
     from plum_exec.cards import redact
@@ -271,53 +276,63 @@ def _push_model(trainer: Trainer, push: PushTarget, record: dict[str, Any]) -> N
     )
     if trainer.is_world_process_zero():
         sha = getattr(info, "oid", None)
-        print(f"pushed {push.repo_id}: {getattr(info, 'repo_url', push.repo_id)} (commit {sha})", flush=True)
+        print(f"pushed {push.repo_id}: {getattr(info, 'repo_url', push.repo_id)} (commit {sha})",
+              file=output.stdout, flush=True)  # fmt: skip
 
 
 # --- checks that would otherwise fail late inside TRL ------------------------------------------
 
 
-def _fingerprints(model: Any) -> dict[str, tuple[float, float]]:
-    """(sum, sum of squares) of each weight this process trains: enough to see whether any moved,
-    without copying a 7B model. Shards that are empty here (ZeRO-3, FSDP before setup) are left out."""
-    import torch
-
-    with torch.no_grad():
-        return {
-            name: _fingerprint(param)
-            for name, param in model.named_parameters()
-            if param.requires_grad and param.numel()
-        }
+def _check_signal(signal: Signal | None, data: str, config: TrainConfig, output: LibraryOutput | None) -> None:
+    """Rows that truncation leaves without signal train on nothing: an error when no row is left,
+    a warning with the count otherwise (``output`` is None off the main process)."""
+    if signal is None or not signal.without:
+        return
+    if signal.without == signal.rows:
+        raise PlumError(f"{data}: nothing to learn: {signal.describe(config.max_length)}; raise --max-length")
+    if output is not None:
+        output.say(f"warning: {signal.describe(config.max_length)}; they add nothing (raise --max-length to keep them)")
 
 
-# float64 sums see a single small step in a large tensor; chunks bound the float64 copy (128 MiB)
-# where a whole 7B model's embedding would need 4 GiB more on the device.
-_FINGERPRINT_CHUNK = 1 << 24
+def _check_learning_signal(history: list[dict[str, Any]], start: int, config: TrainConfig) -> None:
+    """Some step of this run (after ``start``, where it resumed) applied a nonzero learning rate to
+    a nonzero gradient. Weights that moved prove nothing: Adam turns floating-point noise, and a
+    resumed optimizer's momentum, into learning-rate-sized steps. Noise-only gradients come from
+    rows whose tokens carry no preference, which ``_check_signal`` counts exactly before training."""
+    steps = [entry for entry in history if entry.get("step", 0) > start and "grad_norm" in entry]
+    if any(entry["learning_rate"] > 0 and 0 < entry["grad_norm"] < math.inf for entry in steps):
+        return
+    largest = max(steps, key=lambda entry: entry["learning_rate"], default={"learning_rate": 0.0, "grad_norm": 0.0})
+    raise PlumError(
+        f"training had no learning signal: no step of this run applied a nonzero learning rate to a "
+        f"nonzero gradient (steps {start + 1}-{history[-1].get('step', start) if history else start}, "
+        f"largest learning rate {largest['learning_rate']:.3g} with gradient norm {largest['grad_norm']:.3g}); "
+        f"check --learning-rate {config.learning_rate} (warmup starts at zero, so a 1-step run with "
+        f"--warmup-steps {config.warmup_steps} trains nothing) and that the trained weights get gradients"
+        + (GRPO_NO_ADVANTAGE if config.method == "grpo" else "")
+    )
 
 
-def _fingerprint(param: Any) -> tuple[float, float]:
-    total = squares = 0.0
-    for chunk in param.detach().reshape(-1).split(_FINGERPRINT_CHUNK):
-        wide = chunk.double()
-        total += wide.sum().item()
-        squares += wide.square().sum().item()
-    return total, squares
-
-
-def _check_weights_moved(
-    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], config: TrainConfig
-) -> None:
-    """A run whose optimizer moved no trainable weight trained nothing: say so instead of
-    exporting the starting policy as if it had learned."""
-    if before and all(after.get(name) == value for name, value in before.items()):
-        raise PlumError(
-            f"training changed no trainable weight ({len(before)} tensors): the learning rate was "
-            f"zero at every step taken (--learning-rate {config.learning_rate}; warmup starts at "
-            f"zero, so a 1-step run with --warmup-steps {config.warmup_steps} trains nothing) or "
-            f"no gradient reached them (completions cut away by --max-length {config.max_length})"
-            + (GRPO_NO_ADVANTAGE if config.method == "grpo" else "")
-        )
-
+def _say_kto_balance(rows: list[dict[str, Any]], weights: dict[str, float], output: LibraryOutput) -> None:
+    """The KTO paper's range for the weights (Eq. 8, as TRL's docs state it), said once in plum's
+    words; TRL's own warning goes to the log."""
+    if not weights:
+        return
+    desirable = sum(row["label"] for row in rows)
+    undesirable = len(rows) - desirable
+    passing = weights["desirable_weight"] * desirable
+    failing = weights["undesirable_weight"] * undesirable
+    if failing and 1 <= passing / failing <= 4 / 3:
+        return
+    low, high = passing / (4 / 3) / undesirable, passing / undesirable
+    share = failing / passing if passing else math.inf
+    output.say(
+        f"warning: KTO weights give failing samples {share:.2g} times the weight of passing ones in all "
+        f"(undesirable_weight {weights['undesirable_weight']:g} x {undesirable} rows, desirable_weight "
+        f"{weights['desirable_weight']:g} x {desirable}); the KTO paper's balance is 0.75 to 1, and outside "
+        f"it the lighter side teaches little. For that balance use --undesirable-weight {low:.3g} to "
+        f"{high:.3g} (plum prefs --balance weights writes such weights to stats.json), or keep these on purpose"
+    )
 
 
 def _read_rows(path: str, config: TrainConfig) -> list[dict[str, Any]]:
@@ -360,6 +375,15 @@ def _check_rows(rows: list[dict[str, Any]], path: str, config: TrainConfig) -> N
             )
 
 
+def _check_reporters(report_to: list[str]) -> None:
+    for name in report_to:
+        modules = REPORTERS.get(name, ())
+        if modules and not any(importlib.util.find_spec(m) for m in modules):
+            raise PlumError(
+                f"report_to={name} needs the '{modules[0]}' package (pip install {modules[0]})"
+            )
+
+
 def _grpo_settings(config: TrainConfig, grpo: GRPOSettings | None) -> GRPOSettings | None:
     """The GRPO section when the method is grpo (checked now, not inside TRL); None otherwise."""
     if config.method != "grpo":
@@ -369,15 +393,6 @@ def _grpo_settings(config: TrainConfig, grpo: GRPOSettings | None) -> GRPOSettin
     grpo = grpo or GRPOSettings()
     grpo.check(config)
     return grpo
-
-
-def _check_reporters(report_to: list[str]) -> None:
-    for name in report_to:
-        modules = REPORTERS.get(name, ())
-        if modules and not any(importlib.util.find_spec(m) for m in modules):
-            raise PlumError(
-                f"report_to={name} needs the '{modules[0]}' package (pip install {modules[0]})"
-            )
 
 
 def _check_liger(wanted: bool) -> None:
@@ -512,7 +527,7 @@ def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
-        disable_tqdm=True,  # RichProgressCallback draws the bar instead
+        disable_tqdm=True,  # plum's Progress callback prints its own lines
     )
     if push is not None:  # pushed once, at the end (plum calls trainer.push_to_hub itself)
         common.update(hub_model_id=push.repo_id, hub_private_repo=push.private, hub_strategy="end")
@@ -535,28 +550,32 @@ def _build_trainer(
     args: TrainingArguments,
     dataset: Dataset,
     tokenizer: PreTrainedTokenizerBase,
+    output: LibraryOutput,
     grpo: GRPOSettings | None = None,
 ) -> Trainer:
     from transformers import PrinterCallback
-    from trl import DPOTrainer, KTOTrainer, RichProgressCallback, SFTTrainer
+    from trl import DPOTrainer, KTOTrainer, SFTTrainer
+
+    from plum_train.output import Progress
 
     if grpo is not None:
         from plum_train.grpo import grpo_trainer
 
         peft = _lora_config(config) if config.lora else None
-        trainer = grpo_trainer(config, args, dataset, tokenizer, grpo, peft, [RichProgressCallback()])
+        trainer = grpo_trainer(config, args, dataset, tokenizer, grpo, peft, [Progress(output)])
         trainer.remove_callback(PrinterCallback)
         return trainer
-    trainer_cls = {"kto": KTOTrainer, "dpo": DPOTrainer, "sft": SFTTrainer}[config.method]
+    base = {"kto": KTOTrainer, "dpo": DPOTrainer, "sft": SFTTrainer}[config.method]
+    trainer_cls = type(f"Plum{base.__name__}", (FitCompletions, base), {})
     trainer = trainer_cls(
         model=config.model,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=_lora_config(config) if config.lora else None,
-        callbacks=[RichProgressCallback()],
+        callbacks=[Progress(output)],
     )
-    trainer.remove_callback(PrinterCallback)  # the rich panel shows the same logs
+    trainer.remove_callback(PrinterCallback)  # its log lines would print every record
     return trainer
 
 

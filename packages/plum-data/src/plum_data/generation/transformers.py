@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ from transformers import (
     ContinuousBatchingConfig,
     GenerationConfig,
 )
+from transformers.utils import logging as hf_logging
 
 from plum_data.generation.base import Completion, GeneratorConfig, Prompt, continues_final_message
 from plum_data.generation.params import SamplingParams, truncate_at_stop
@@ -34,9 +36,10 @@ def load_model_and_tokenizer(config: GeneratorConfig) -> tuple[Any, Any]:
     device = _device(config.device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(
-            source, dtype=_dtype(config.dtype, device), trust_remote_code=config.trust_remote_code
-        )
+        with _no_progress_bar():
+            model = AutoModelForCausalLM.from_pretrained(
+                source, dtype=_dtype(config.dtype, device), trust_remote_code=config.trust_remote_code
+            )
     except OSError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PlumError(f"{config.model}: cannot load model ({first_line})") from None
@@ -44,6 +47,20 @@ def load_model_and_tokenizer(config: GeneratorConfig) -> tuple[Any, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device).eval(), tokenizer
+
+
+@contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """transformers draws a "Loading weights" bar for every model it loads, between the stage's
+    own lines; the stage says what it loads."""
+    if not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
 
 
 def _device(name: str) -> torch.device:
