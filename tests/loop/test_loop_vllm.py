@@ -30,9 +30,15 @@ VLLM_POLICY = ["policy.backend=vllm", "policy.dtype=float32", "policy.max_model_
 
 
 def engine_memory() -> dict[str, Any]:
-    """vLLM's processes under this one (named VLLM::EngineCore, VLLM::Worker) and their memory."""
-    engine = [p for p in psutil.Process().children(recursive=True) if "VLLM" in p.name() + " ".join(p.cmdline())]
-    return {"processes": len(engine), "rss_mib": sum(p.memory_info().rss for p in engine) / 2**20}
+    """vLLM's live processes under this one (VLLM::EngineCore, VLLM::Worker) and their memory."""
+    rss = []
+    for process in psutil.Process().children(recursive=True):
+        try:  # an ended engine process may linger as a zombie (no memory) until it is reaped
+            if "VLLM" in process.name() and process.status() != psutil.STATUS_ZOMBIE:
+                rss.append(process.memory_info().rss)
+        except psutil.NoSuchProcess:
+            continue
+    return {"processes": len(rss), "rss_mib": round(sum(rss) / 2**20)}
 
 
 @pytest.mark.slow
