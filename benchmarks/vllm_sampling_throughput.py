@@ -78,7 +78,7 @@ def measure(backend: str, model: str, args: argparse.Namespace, problems: dict[s
     from plum_data.sampling import sample_problems
 
     load_avg, before = os.getloadavg(), memory()
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), cpu_seconds()
     generator = load_generator(GeneratorConfig(model=model, backend=backend, dtype=args.dtype,
                                                batch_size=args.batch_size))
     loaded = time.monotonic()
@@ -86,11 +86,14 @@ def measure(backend: str, model: str, args: argparse.Namespace, problems: dict[s
     samples = sample_problems(problems, generator, SamplingParams(**DEMO_ROUND), out)
     done = time.monotonic()
     tokens = sum(s.metadata["completion_tokens"] for s in samples)
-    loaded_memory = memory()
+    loaded_memory, cpu_used = memory(), cpu_seconds() - cpu_started
     if hasattr(generator, "close"):
         generator.close()
     return {
         "memory": {"before_load": before, "after_sampling": loaded_memory, "after_close": memory()},
+        # On a shared machine wall time says little: CPU seconds (this process and the engine's,
+        # load and sampling together) say what the work cost.
+        "cpu_s": round(cpu_used, 1),
         "load_s": round(loaded - started, 1),
         "sample_s": round(done - loaded, 1),
         "samples": len(samples),
@@ -100,6 +103,20 @@ def measure(backend: str, model: str, args: argparse.Namespace, problems: dict[s
         "load_avg_before": load_avg,
         "load_avg_after": os.getloadavg(),
     }
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its live children (vLLM's engine)."""
+    import psutil
+
+    total = 0.0
+    for process in [psutil.Process(), *psutil.Process().children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
 
 
 def memory() -> dict[str, Any]:

@@ -105,8 +105,9 @@ def test_greedy_matches_transformers_token_for_token(engine, reference, plain_pr
     differ = [i for i, (a, b) in enumerate(zip(ours, theirs, strict=True)) if a[0] != b[0]]
     # float32 on both sides; the two compute attention and matmuls in different orders, so a
     # near-tie between the two best tokens may break the other way (then the texts part there).
-    for i in differ:
-        assert near_tie(engine, reference, plain_prompts[i]) < 1e-3, plain_prompts[i]
+    gaps = [near_tie(engine, reference, plain_prompts[i]) for i in differ]
+    print(f"greedy: {len(plain_prompts) - len(differ)}/{len(plain_prompts)} texts identical; logit gaps where not: {gaps}")
+    assert all(gap < 1e-3 for gap in gaps), gaps
     assert len(differ) <= len(plain_prompts) // 10, differ
 
 
