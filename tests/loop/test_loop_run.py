@@ -493,3 +493,20 @@ def test_test_synthesis_stage_is_wired_to_the_test_generator(
     logged = [row["task_id"] for row in read_jsonl(folder.root / "tests.log.jsonl")]
     assert sorted(logged) == sorted(f"{kind}/{i}" for kind in ("easy", "hard") for i in range(3))
     assert summary == {"rounds": []}
+
+
+def test_releasing_the_policy_closes_a_generator_that_can_close(tmp_path, tiny_model_dir, problems_file, monkeypatch):
+    """vLLM's engine runs in processes of its own: the loop stops them (close) before training."""
+    events: list[str] = []
+
+    class Engine:
+        def close(self) -> None:
+            events.append("closed")
+
+    monkeypatch.setattr("plum_data.generation.load_generator", lambda config: Engine())
+    loop = RunStages(make_config(tiny_model_dir, problems_file), RunFolder(tmp_path / "run"), QUIET)
+    engine = loop.policy(str(tiny_model_dir))
+    assert loop.policy(str(tiny_model_dir)) is engine and events == []  # kept between stages
+    loop.policy(str(tmp_path / "next-policy"))  # another round's policy replaces it
+    loop.release_policy()  # before training, and at the end of a run
+    assert events == ["closed", "closed"]

