@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from test_training import completion_log_prob
+from test_training import completion_log_prob, token_ids
 
 from plum_exec.command import run_main
 from plum_exec.errors import PlumError
@@ -86,7 +86,7 @@ def margin(model_dir: Path | str, samples: dict[bool, list[tuple[str, str]]]) ->
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
 
     def mean(group: list[tuple[str, str]]) -> float:
-        return sum(completion_log_prob(model, tokenizer, p, c) for p, c in group) / len(group)
+        return sum(completion_log_prob(model, *token_ids(tokenizer, p, c, False)) for p, c in group) / len(group)
 
     return mean(samples[True]) - mean(samples[False])
 
