@@ -1,7 +1,8 @@
 """Training methods on the demo over seeds: `plum demo --seeds K --compare rft` with a method's settings.
 
     nice -n 5 python benchmarks/demo_methods.py --method dpo-rpo --seeds 3 --out /tmp/demo_methods
-    nice -n 5 python benchmarks/demo_methods.py --method dpo-rpo --n 4 --seeds 1 --no-rft --out /tmp/demo_methods
+    nice -n 5 python benchmarks/demo_methods.py --method dpo-rpo --n 4 --seeds 1 --no-rft --out /tmp/demo_methods \
+        --tests /tmp/demo_methods/dpo-rpo/seed_0/tests.jsonl
 
 Each method is a named set of `--set` overrides of the demo config (METHODS below). The run
 folder is OUT/METHOD[_nN] (rerunning resumes it); the demo's comparison (mean, sd, per-seed
@@ -42,6 +43,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="first seed")
     parser.add_argument("--n", type=int, help="samples per instruction (the demo's is 8)")
     parser.add_argument("--no-rft", dest="rft", action="store_false", help="skip the RFT baseline")
+    parser.add_argument("--tests", type=Path, help="another demo run's tests.jsonl instead of synthesizing them "
+                        "again (the generator decodes greedily: the same tests)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -49,6 +52,8 @@ def main() -> None:
 
     name = args.method + (f"_n{args.n}" if args.n else "")
     overrides = METHODS[args.method] + ([f"sampling.n={args.n}"] if args.n else [])
+    if args.tests:
+        overrides += [f"instructions.problems={args.tests.resolve()}", "test_generator=null"]
     argv = ["demo", "--out", str(args.out / name), "--seed", str(args.seed), "--seeds", str(args.seeds)]
     argv += [x for item in overrides for x in ("--set", item)] + (["--compare", "rft"] if args.rft else [])
     load_before, started = os.getloadavg(), time.monotonic()
