@@ -8,6 +8,9 @@ Each method is a named set of `--set` overrides of the demo config (METHODS belo
 folder is OUT/METHOD[_nN] (rerunning resumes it); the demo's comparison (mean, sd, per-seed
 values of greedy pass@1 on seen / instructions_only / unseen, with RFT beside it) goes to
 benchmarks/results/demo_METHOD[_nN].json with the command, the wall time and the machine's load.
+
+`--collect` runs nothing: it writes the same file from the rounds the run folders have finished
+so far (marked `"partial": true`), for runs still going or stopped before the end.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--tests", type=Path, help="another demo run's tests.jsonl instead of synthesizing them "
                         "again (the generator decodes greedily: the same tests)")  # fmt: skip
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--collect", action="store_true", help="only write what the run folders have finished")
     args = parser.parse_args()
 
     from plumcode.cli import main as plum
@@ -56,16 +60,42 @@ def main() -> None:
         overrides += [f"instructions.problems={args.tests.resolve()}", "test_generator=null"]
     argv = ["demo", "--out", str(args.out / name), "--seed", str(args.seed), "--seeds", str(args.seeds)]
     argv += [x for item in overrides for x in ("--set", item)] + (["--compare", "rft"] if args.rft else [])
+    record = {"command": "plum " + " ".join(argv), "method": args.method, "overrides": overrides}
+    if args.collect:
+        seeds = range(args.seed, args.seed + args.seeds)
+        record.update(partial=True, comparison=finished(args.out / name, list(seeds), args.rft))
+        write_json(RESULTS / f"demo_{name}.json", record)
+        return
     load_before, started = os.getloadavg(), time.monotonic()
     if plum(argv) != 0:
         sys.exit(1)
-    comparison = json.loads((args.out / name / "comparison.json").read_text(encoding="utf-8"))
     write_json(RESULTS / f"demo_{name}.json", {
-        "command": "plum " + " ".join(argv), "method": args.method, "overrides": overrides,
-        "wall_seconds": round(time.monotonic() - started, 1),
+        **record, "wall_seconds": round(time.monotonic() - started, 1),
         "load_average": {"start": load_before, "end": os.getloadavg()}, "cpus": os.cpu_count(),
-        "comparison": comparison,
+        "comparison": json.loads((args.out / name / "comparison.json").read_text(encoding="utf-8")),
     })  # fmt: skip
+
+
+def finished(folder: Path, seeds: list[int], rft: bool) -> dict:
+    """The demo's comparison over the rounds each seed's runs have evaluated so far (summary.json)."""
+    import yaml
+
+    from plumcode.demo.run import SEED_DIR, compare_runs, summarize_seeds
+
+    def summary(run_dir: Path) -> dict:
+        path = run_dir / "summary.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"rounds": []}
+
+    runs = {}
+    for seed in seeds:
+        run_dir = folder / SEED_DIR.format(seed) if len(seeds) > 1 else folder
+        if not (run_dir / "config.yaml").is_file():
+            continue
+        method = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))["training"]["method"]
+        summaries = {method: summary(run_dir), **({"rft": summary(run_dir / "rft")} if rft else {})}
+        runs[seed] = compare_runs(summaries)
+    runs = {seed: c for seed, c in runs.items() if c["start"]}
+    return summarize_seeds(runs) if len(seeds) > 1 else runs[seeds[0]]
 
 
 if __name__ == "__main__":
