@@ -194,13 +194,18 @@ class RunConfig:
 
 def load_run_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
     """Read a YAML run config; ``overrides`` are ``section.key=value`` strings (value in YAML)."""
-    values = load_yaml(path)
+    values = apply_overrides(load_yaml(path), overrides)
+    return run_config_from_dict(values, where=str(path), source=Path(path))
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``values`` (changed in place, and returned) with each ``section.key=value`` (value in YAML) set."""
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise PlumError(f"--set {item!r}: expected section.key=value")
         _set_dotted(values, key.strip(), yaml.safe_load(text))
-    return run_config_from_dict(values, where=str(path), source=Path(path))
+    return values
 
 
 def run_config_from_dict(

@@ -62,6 +62,13 @@ GRPO_NO_ADVANTAGE = (
     "raise --num-generations, --temperature or --max-completion-length)"
 )
 REPORTERS = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
+# TRL 1.16's loss names (DPOConfig.loss_type, KTOConfig.loss_type), checked when the config is
+# built so that a typo fails as one line before data and models load (plum_train.losses).
+LOSS_TYPES = {
+    "dpo": ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
+            "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm"),
+    "kto": ("kto", "apo_zero_unpaired"),
+}  # fmt: skip
 
 
 @dataclass
@@ -164,6 +171,23 @@ class TrainConfig:
             "choices": ["tensorboard", "wandb", "none"],
         },
     )
+    loss_type: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "TRL's preference loss; dpo: sigmoid (default), ipo, apo_zero, sft, ... (several "
+            "are summed, weighted by --loss-weights); kto: kto (default) or apo_zero_unpaired"
+        },
+    )
+    loss_weights: list[float] = field(
+        default_factory=list, metadata={"help": "dpo: one weight per --loss-type (default 1 each)"}
+    )
+    rpo_alpha: float | None = field(
+        default=None,
+        metadata={
+            "help": "add this weight x the NLL of the chosen (dpo) or desirable (kto) completions, as "
+            "iterative RPO does: keeps passing programs likely while failing ones are pushed down"
+        },
+    )
     logging_steps: int = field(default=1, metadata={"help": "optimizer steps between log records"})
     save_steps: int = field(default=100, metadata={"help": "optimizer steps between checkpoints"})
     save_total_limit: int = field(default=2, metadata={"help": "checkpoints kept (oldest deleted)"})
@@ -179,11 +203,28 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        _check_loss_options(self)
         unknown = sorted(set(self.report_to) - {"tensorboard", "wandb", "none"})
         if unknown:
             raise ValueError(
                 f"report_to: unknown {', '.join(unknown)} (use tensorboard, wandb or none)"
             )
+
+
+def _check_loss_options(config: TrainConfig) -> None:
+    """The preference-loss options fit the method (ValueError: the config's one-line error)."""
+    method = config.method
+    if method == "sft" and (config.loss_type or config.loss_weights or config.rpo_alpha is not None):
+        raise ValueError("loss_type, loss_weights and rpo_alpha apply to kto and dpo, not sft")
+    unknown = [name for name in config.loss_type if name not in LOSS_TYPES.get(method, ())]
+    if unknown:
+        raise ValueError(f"loss_type {unknown[0]!r} is not a TRL {method} loss ({', '.join(LOSS_TYPES[method])})")
+    if method == "kto" and (len(config.loss_type) > 1 or config.loss_weights):
+        raise ValueError("kto takes one loss_type and no loss_weights (its weights are desirable/undesirable_weight)")
+    if config.loss_weights and len(config.loss_weights) != len(config.loss_type):
+        raise ValueError(f"loss_weights: {len(config.loss_weights)} weights for {len(config.loss_type)} loss types")
+    if config.rpo_alpha is not None and config.rpo_alpha < 0:
+        raise ValueError(f"rpo_alpha must be >= 0, got {config.rpo_alpha}")
 
 
 def train(config: TrainConfig, data_path: str | Path, out_dir: str | Path, push: PushTarget | None = None,
@@ -539,9 +580,11 @@ def _trl_args(config: TrainConfig, weights: dict[str, float], out_dir: Path,
         return grpo_args(common, config, grpo)
     preference = dict(beta=config.beta, precompute_ref_log_probs=config.precompute_ref_log_probs)
     if config.method == "kto":
-        return KTOConfig(**common, **preference, **weights)
+        return KTOConfig(**common, **preference, **weights, loss_type=(config.loss_type or ["kto"])[0])
     if config.method == "dpo":
-        return DPOConfig(**common, **preference)
+        from plum_train.losses import dpo_losses
+
+        return DPOConfig(**common, **preference, **dpo_losses(config.loss_type, config.loss_weights, config.rpo_alpha))
     return SFTConfig(**common)
 
 
@@ -566,8 +609,14 @@ def _build_trainer(
         trainer.remove_callback(PrinterCallback)
         return trainer
     base = {"kto": KTOTrainer, "dpo": DPOTrainer, "sft": SFTTrainer}[config.method]
+    extra: dict[str, Any] = {}
+    if config.method == "kto" and config.rpo_alpha:  # TRL's KTO has no NLL term: plum's subclass adds it
+        from plum_train.losses import KTOWithNLLTrainer
+
+        base, extra = KTOWithNLLTrainer, {"rpo_alpha": config.rpo_alpha}
     trainer_cls = type(f"Plum{base.__name__}", (FitCompletions, base), {})
     trainer = trainer_cls(
+        **extra,
         model=config.model,
         args=args,
         train_dataset=dataset,
