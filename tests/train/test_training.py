@@ -482,16 +482,7 @@ def test_pairs_without_signal_are_counted_in_a_warning(tmp_path, tiny_model_dir,
 
 def test_kto_trainer_receives_the_weights_prefs_computed(tmp_path, tiny_model_dir, prefs_dir, monkeypatch):
     """Not only the saved record: the KTOTrainer built for the run holds the weights of stats.json."""
-    from plum_train import training
-
-    built: list[Any] = []
-    original = training._build_trainer
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        built.append(original(*args, **kwargs))
-        return built[-1]
-
-    monkeypatch.setattr(training, "_build_trainer", spy)
+    built = spy_trainers(monkeypatch)
     train(tiny_config(tiny_model_dir, max_steps=1), prefs_dir / "kto.jsonl", tmp_path / "train")
     expected = json.loads((prefs_dir / "stats.json").read_text())["kto_weights"]
     (trainer,) = built

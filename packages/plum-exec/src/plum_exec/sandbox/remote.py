@@ -137,13 +137,18 @@ class Channel:
         sequence = self.sequence
         payload = json.dumps({**message, "q": sequence, "t": remaining}).encode()
         with self.clock.exchange():
-            try:
-                write_frame(self.requests_fd, payload, self.clock.give_up_at())
-            except BrokenPipeError:
-                raise ProgramGone() from None
-            except TimeoutError:
-                raise ProgramStuck() from None
+            self._send(payload)
             return self._receive(lambda reply: reply.get("q") == sequence)
+
+    def _send(self, payload: bytes) -> None:
+        """One request frame to the program: a closed pipe means it is gone, a full one past the
+        limit that it stopped reading."""
+        try:
+            write_frame(self.requests_fd, payload, self.clock.give_up_at())
+        except BrokenPipeError:
+            raise ProgramGone() from None
+        except TimeoutError:
+            raise ProgramStuck() from None
 
     def _receive(self, wanted: Any) -> dict[str, Any]:
         """The next reply ``wanted`` accepts; others are stale (a request given up on) or noise."""
@@ -230,12 +235,7 @@ class Channel:
                 return
             self.queued.popleft()
             with self.clock.exchange(late_counts=False):
-                try:
-                    write_frame(self.requests_fd, payload, self.clock.give_up_at())
-                except BrokenPipeError:
-                    raise ProgramGone() from None
-                except TimeoutError:
-                    raise ProgramStuck() from None
+                self._send(payload)
             self.sent[index] = (self.sequence, len(payload))
             self.sent_bytes += len(payload)
 
