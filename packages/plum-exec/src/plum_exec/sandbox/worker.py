@@ -584,11 +584,6 @@ def main() -> None:
     if os.getpid() != 1:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the pool decides when workers stop
-    # Landlock's rules are held as one descriptor each (every entry of a folder beside hidden
-    # data): a soft limit of 1,024 would drop rules. Children set their own limit per job.
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     for module in settings["preload"]:
         with contextlib.suppress(Exception):
             importlib.import_module(module)
